@@ -1,0 +1,1 @@
+"""Submodules of the ``ISStreamer`` compatibility package (see ISStreamer.py)."""
