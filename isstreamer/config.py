@@ -28,7 +28,7 @@ ENV_BUCKET_KEY = "ISS_BUCKET_KEY"
 ENV_API_BASE = "ISS_STREAM_API_BASE"
 ENV_INI_FILE = "ISS_INI_FILE"
 
-OVERFLOW_POLICIES = ("drop_oldest", "drop_newest", "block")
+OVERFLOW_POLICIES = ("spool", "drop_oldest", "drop_newest", "block")
 MAX_BUCKET_KEY_CHARS = 250
 MAX_BUCKET_NAME_CHARS = 250
 _FALSE_WORDS = {"", "0", "false", "no", "off", "n", "f"}
@@ -151,6 +151,14 @@ def check_bucket(bucket_key: str, bucket_name: str) -> None:
             f"bucket_name is {len(bucket_name)} characters; the API allows at most "
             f"{MAX_BUCKET_NAME_CHARS}"
         )
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    return _positive_int(value, name, minimum)
+
+
+def check_seconds(value: object, name: str) -> float:
+    return _positive_number(value, name)
 
 
 def _positive_int(value: object, name: str, minimum: int = 1) -> int:

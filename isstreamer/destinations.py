@@ -10,12 +10,14 @@ import csv
 import json
 import logging
 import os
+import random
 import threading
 import time
-from typing import IO, Any, Callable, List, Optional, Protocol, Set, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Protocol, Set, Tuple
 
 from ._logging import mask_secret
 from .retry import RetryBudget
+from .spool import Spool, SpooledBatch, spool_error_message
 from .transport import PERMANENT, HttpTransport, Outcome, Reply
 
 log = logging.getLogger("isstreamer")
@@ -23,6 +25,8 @@ log = logging.getLogger("isstreamer")
 Event = Tuple[str, Any, float]
 MAX_BODY_BYTES = 1_000_000
 RATE_WAIT_CEILING = 60.0
+PROBE_GAP_MIN = 1.0
+PROBE_GAP_MAX = 60.0
 
 
 class Bucket:
@@ -34,16 +38,20 @@ class Bucket:
         self.key = key
         self.name = name
         self.created = False
-        self.refused: Optional[Outcome] = None
+        self.refused: Optional[str] = None  # an Outcome value, when refused for good
 
 
 class Stats:
     """Counters the sender keeps; read through ``Streamer.stats()``."""
 
-    __slots__ = ("sent", "failed", "rejected", "dropped", "retries", "requests")
+    __slots__ = ("sent", "spooled", "replayed", "failed", "rejected", "dropped", "retries",
+                 "requests", "evicted_seen")
 
     def __init__(self) -> None:
         self.sent = 0
+        self.spooled = 0
+        self.replayed = 0
+        self.evicted_seen = 0
         self.failed = 0
         self.rejected = 0
         self.dropped = 0
@@ -52,7 +60,19 @@ class Stats:
 
 
 class Destination(Protocol):
+    """What the sender needs from where events go (the API, a CSV file, MQTT...)."""
+
+    in_outage: bool
+
     def send(self, bucket: Bucket, events: List[Event]) -> bool: ...
+
+    def save(self, bucket: Bucket, events: List[Event], reason: str) -> Any: ...
+
+    def forget_saved(self, handle: Any, count: int) -> None: ...
+
+    def replay_due(self) -> Optional[float]: ...
+
+    def replay_one(self) -> None: ...
 
     def close(self) -> None: ...
 
@@ -64,8 +84,21 @@ def encode_events(events: List[Event]) -> bytes:
     ).encode("ascii")
 
 
+def _refused_for_good(reply: Reply) -> Optional[str]:
+    """Spool files the API can never accept as they are: kept for the CLI, not auto-replayed."""
+    if reply.outcome in (Outcome.BUCKET_REMOVED, Outcome.REJECTED):
+        return reply.outcome.value
+    return None
+
+
 class HttpDestination:
-    """Delivers to the API: bucket first, 1 MB bodies, retries, pacing, clear give-ups."""
+    """Delivers to the API: bucket first, 1 MB bodies, retries, pacing, spool on failure.
+
+    After a request runs out of retries the destination is in an *outage*: new batches go
+    straight to the spool, and one probe at a time (a live batch or the oldest spool file) asks
+    whether the API is back, with growing gaps. The first success ends the outage and starts
+    the replay of the spool, oldest first.
+    """
 
     def __init__(
         self,
@@ -75,6 +108,9 @@ class HttpDestination:
         retry_backoff: float,
         stats: Stats,
         sleep: Callable[[float], bool],
+        spool: Optional[Spool],
+        buffer_size: int,
+        replay: bool = True,
     ) -> None:
         self._transport = transport
         self._masked_key = mask_secret(access_key)
@@ -82,74 +118,136 @@ class HttpDestination:
         self._retry_backoff = retry_backoff
         self._stats = stats
         self._sleep = sleep  # returns False when the wait was cut short by close()
+        self.spool = spool
+        self._buffer_size = buffer_size
         self._explained: Set[Outcome] = set()
+        self._key_refused = False  # 401/403: nothing this process sends can succeed
+        self._outage_since: Optional[float] = None
+        self._next_probe = 0.0
+        self._probe_gap = PROBE_GAP_MIN
+        self._replay = replay and spool is not None
+        self._replay_checked = False  # has this process looked at the spool yet?
+        self._skip: Set[str] = set()  # spool files refused for good, left for the CLI
+        self._buckets: Dict[str, Bucket] = {}  # replay targets, by key
+        self._has_spooled = False
+        self._last_saved: Optional[SpooledBatch] = None
+        self._warned_spool_error = False
+
+    # -- live batches ------------------------------------------------------------------------
+    @property
+    def in_outage(self) -> bool:
+        return self._outage_since is not None
 
     def send(self, bucket: Bucket, events: List[Event]) -> bool:
+        if self._key_refused or bucket.refused is not None:
+            return self._save(bucket, events, "refused by the API", bucket.refused)
+        if self.in_outage and time.monotonic() < self._next_probe:
+            return self._save(bucket, events, "API unreachable")
         if not self.open_bucket(bucket):
-            self._give_up(bucket, len(events), bucket.refused, "the bucket could not be created")
-            return False
-        pieces = [events]
-        delivered_all = True
+            reason = "refused by the API" if bucket.refused else "the bucket could not be created"
+            return self._save(bucket, events, reason, bucket.refused)
+        pieces = [events[i:i + self._buffer_size] for i in range(0, len(events), self._buffer_size)]
         while pieces:
             piece = pieces.pop(0)
-            body = encode_events(piece)
-            if len(body) > MAX_BODY_BYTES and len(piece) > 1:
-                half = len(piece) // 2
-                pieces[0:0] = [piece[:half], piece[half:]]
+            reply = self._deliver(bucket.key, piece)
+            if reply is None:
                 continue
-            reply = self._post(lambda: self._transport.send_events(bucket.key, body))
+            rest = [e for p in [piece, *pieces] for e in p]
+            self._save(bucket, rest, self._reason(reply), _refused_for_good(reply))
+            return False
+        return True
+
+    def _deliver(self, bucket_key: str, piece: List[Event], live: bool = True) -> Optional[Reply]:
+        """Send one piece (split on 1 MB / 413); None if it all arrived, else the failure.
+
+        A failure after a split may leave the first half delivered; the caller spools the
+        whole piece, so those events can arrive twice — never zero times.
+        """
+        body = encode_events(piece)
+        if len(body) <= MAX_BODY_BYTES or len(piece) == 1:
+            reply = self._post(lambda: self._transport.send_events(bucket_key, body))
             if reply.outcome is Outcome.OK:
-                self._stats.sent += len(piece)
-                log.debug("sent %d events to bucket %r", len(piece), bucket.key)
-            elif reply.outcome is Outcome.SPLIT and len(piece) > 1:
-                half = len(piece) // 2
-                pieces[0:0] = [piece[:half], piece[half:]]
-            else:
-                if reply.outcome in (Outcome.UNAUTHORIZED, Outcome.QUOTA, Outcome.BUCKET_REMOVED):
-                    bucket.refused = reply.outcome
-                self._give_up(bucket, len(piece), reply.outcome, reply.detail, reply.status)
-                delivered_all = False
-        return delivered_all
-
-    def close(self) -> None:
-        self._transport.close()
-
-    def reset_after_fork(self) -> None:
-        self._transport.forget_connections()
+                if live:
+                    self._stats.sent += len(piece)
+                else:
+                    self._stats.replayed += len(piece)
+                log.debug("sent %d events to bucket %r", len(piece), bucket_key)
+                return None
+            if reply.outcome is not Outcome.SPLIT or len(piece) == 1:
+                self._refusal(reply, bucket_key)
+                return reply
+        half = len(piece) // 2
+        return self._deliver(bucket_key, piece[:half], live) or self._deliver(
+            bucket_key, piece[half:], live
+        )
 
     def open_bucket(self, bucket: Bucket) -> bool:
         """Create the bucket (once) before its first events; False if that cannot be done."""
         if bucket.created:
             return True
-        if bucket.refused is not None:
+        if bucket.refused is not None or self._key_refused:
+            return False
+        if self.in_outage and time.monotonic() < self._next_probe:
             return False
         reply = self._post(lambda: self._transport.create_bucket(bucket.key, bucket.name))
         if reply.outcome is Outcome.OK:
             bucket.created = True
             log.info("bucket %r (%r) is ready (HTTP %s)", bucket.name, bucket.key, reply.status)
             return True
-        if reply.outcome in PERMANENT:
-            bucket.refused = reply.outcome
-            self._explain(bucket, reply.outcome, reply.detail, reply.status)
+        if reply.outcome is Outcome.BUCKET_REMOVED:
+            bucket.refused = reply.outcome.value
+        self._refusal(reply, bucket.key)
         return False
 
+    # -- requests, retries, outage -----------------------------------------------------------
     def _post(self, attempt: Callable[[], Reply]) -> Reply:
-        """One request with retries of what can succeed later, within the time budget."""
+        """One request; retried within the time budget unless the API is known to be down."""
         budget = RetryBudget(self._retry_time, initial_delay=self._retry_backoff)
         while True:
             self._stats.requests += 1
             reply = attempt()
             self._pace(reply)
+            if reply.outcome is Outcome.QUOTA:
+                self._start_outage(reply, gap=PROBE_GAP_MAX)  # probe rarely until it lifts
+                return reply
             if reply.outcome is not Outcome.RETRY:
+                if reply.outcome is not Outcome.UNAUTHORIZED:
+                    self._end_outage()
                 return reply
-            delay = budget.next_delay(reply.retry_after)
-            what = f"HTTP {reply.status}" if reply.status else reply.detail
+            delay = None if self.in_outage else budget.next_delay(reply.retry_after)
             if delay is None:
+                self._start_outage(reply)
                 return reply
-            log.info("request failed (%s); retry %d in %.1f s", what, budget.attempts, delay)
+            log.info("request failed (%s); retry %d in %.1f s", self._reason(reply),
+                     budget.attempts, delay)
             self._stats.retries += 1
             if not self._sleep(delay):
                 return reply
+
+    def _start_outage(self, reply: Reply, gap: float = PROBE_GAP_MIN) -> None:
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            self._probe_gap = gap
+            if reply.outcome is Outcome.RETRY:
+                log.warning(
+                    "isstreamer: the API is not answering (%s); saving events to the spool "
+                    "and checking again with growing gaps (up to %d s)",
+                    self._reason(reply), PROBE_GAP_MAX,
+                )
+        else:
+            self._probe_gap = min(self._probe_gap * 2, PROBE_GAP_MAX)
+        gap = max(self._probe_gap, reply.retry_after or 0.0)
+        self._next_probe = now + gap * (0.75 + random.random() / 2)
+
+    def _end_outage(self) -> None:
+        if self._outage_since is not None:
+            log.warning(
+                "isstreamer: the API answers again after %.0f s; replaying the spool",
+                time.monotonic() - self._outage_since,
+            )
+            self._outage_since = None
+            self._replay_checked = False
 
     def _pace(self, reply: Reply) -> None:
         """Stay under the plan's rate limit instead of waiting to be told with a 429."""
@@ -159,51 +257,147 @@ class HttpDestination:
                 log.debug("rate limit reached; pausing %.1f s", wait)
                 self._sleep(wait)
 
-    def _explain(self, bucket: Bucket, outcome: Outcome, detail: str, status: Optional[int]) -> None:
+    @staticmethod
+    def _reason(reply: Reply) -> str:
+        return f"HTTP {reply.status}" if reply.status else (reply.detail or "no answer")
+
+    # -- the spool -------------------------------------------------------------------------------
+    def save(self, bucket: Bucket, events: List[Event], reason: str) -> Optional[SpooledBatch]:
+        """Spool events the sender could not deliver in time; the spool file, if written."""
+        self._save(bucket, events, reason, bucket.refused)
+        return self._last_saved
+
+    def forget_saved(self, handle: Optional[SpooledBatch], count: int) -> None:
+        """close() spooled an in-flight batch whose request then finished: undo the copy."""
+        if handle is not None and self.spool is not None:
+            self.spool.delete_unclaimed(handle)
+            self._stats.spooled -= count
+
+    def _save(
+        self, bucket: Bucket, events: List[Event], reason: str, refused: Optional[str] = None
+    ) -> bool:
+        """Spool events; always False (they were not delivered), counted either way."""
+        self._last_saved = None
+        if not events:
+            return False
+        if self.spool is None:
+            self._stats.failed += len(events)
+            log.error("isstreamer: %d events for bucket %r were not delivered (%s) and the "
+                      "spool is off", len(events), bucket.key, reason)
+            return False
+        try:
+            self._last_saved = self.spool.save(
+                bucket.key, bucket.name, events, reason, refused=refused
+            )
+        except OSError as exc:
+            self._stats.failed += len(events)
+            if not self._warned_spool_error:
+                self._warned_spool_error = True
+                log.error("isstreamer: %s; %d events were lost. Fix the directory or set "
+                          "spool_dir.", spool_error_message(exc, self.spool.directory), len(events))
+            return False
+        self._stats.spooled += len(events)
+        self._has_spooled = self._replay
+        self._stats.dropped += self.spool.evicted_events - self._stats.evicted_seen
+        self._stats.evicted_seen = self.spool.evicted_events
+        log.info("spooled %d events for bucket %r (%s)", len(events), bucket.key, reason)
+        return False
+
+    def replay_due(self) -> Optional[float]:
+        """When (monotonic) a replay step may run; None when there is nothing to replay."""
+        if not self._replay or self._key_refused or self.spool is None:
+            return None
+        if not self._replay_checked:
+            self._replay_checked = True
+            self.spool.recover_stale_claims()
+            self._has_spooled = bool(self._pending_files())
+        if not self._has_spooled:
+            return None
+        return self._next_probe if self.in_outage else 0.0
+
+    def _pending_files(self) -> List[str]:
+        assert self.spool is not None
+        return [n for n in self.spool.pending() if n not in self._skip]
+
+    def replay_one(self) -> None:
+        """Deliver the oldest spool file of this key (paced like live batches)."""
+        assert self.spool is not None
+        names = self._pending_files()
+        if not names:
+            self._has_spooled = False
+            return
+        batch = self.spool.claim(names[0])
+        if batch is None:
+            return  # another process took it
+        if batch.refused:
+            self._skip.add(batch.name)
+            self.spool.release(batch, batch.reason)
+            return
+        bucket = self._buckets.get(batch.bucket_key)
+        if bucket is None:
+            bucket = self._buckets[batch.bucket_key] = Bucket(batch.bucket_key, batch.bucket_name)
+        if not self.open_bucket(bucket):
+            if bucket.refused:
+                batch.refused = bucket.refused
+                self._skip.add(batch.name)
+            self.spool.release(batch, "the bucket could not be created")
+            return
+        while batch.events:
+            piece = batch.events[: self._buffer_size]
+            reply = self._deliver(bucket.key, piece, live=False)
+            if reply is not None:
+                batch.refused = _refused_for_good(reply)
+                if batch.refused:
+                    self._skip.add(batch.name)
+                self.spool.release(batch, self._reason(reply))
+                return
+            del batch.events[: len(piece)]
+        self.spool.delete(batch)
+        log.info("replayed spool file %s to bucket %r", batch.name, bucket.key)
+
+    # -- messages --------------------------------------------------------------------------------
+    def _refusal(self, reply: Reply, bucket_key: str) -> None:
         """Say once, at ERROR, what a permanent refusal means and what to do about it."""
-        if outcome in self._explained:
+        outcome = reply.outcome
+        if outcome not in PERMANENT or outcome in self._explained:
             return
         self._explained.add(outcome)
+        where = f" They are kept in the spool at {self.spool.directory}." if self.spool else ""
         if outcome is Outcome.UNAUTHORIZED:
+            self._key_refused = True
             message = (
-                f"the API refused access key {self._masked_key} (HTTP {status}). Check the key "
-                "in your Initial State account settings and pass it as Streamer(access_key=...), "
-                "$ISS_ACCESS_KEY or access_key in isstreamer.ini."
+                f"the API refused access key {self._masked_key} (HTTP {reply.status}). Check the "
+                "key in your Initial State account settings and pass it as "
+                "Streamer(access_key=...), $ISS_ACCESS_KEY or access_key in isstreamer.ini; "
+                "then `isstreamer spool replay --any-key` sends what was saved." + where
             )
         elif outcome is Outcome.QUOTA:
             message = (
                 "the account's monthly event limit is used up (HTTP 402): the API accepts no "
-                "more events until the next billing cycle or a plan upgrade."
+                "more events until the next billing cycle or a plan upgrade; they will be "
+                "replayed then." + where
             )
         elif outcome is Outcome.BUCKET_REMOVED:
             message = (
-                f"bucket key {bucket.key!r} belongs to a deleted bucket and can never receive "
-                "data again: choose a new bucket_key."
+                f"bucket key {bucket_key!r} belongs to a deleted bucket and can never receive "
+                "data again: choose a new bucket_key; `isstreamer spool replay --bucket-key NEW` "
+                "sends what was saved to a new bucket." + where
             )
         else:
-            message = f"the API rejected the request (HTTP {status}): {detail}"
+            message = f"the API rejected the request (HTTP {reply.status}): {reply.detail}." + where
         log.error("isstreamer: %s", message)
 
-    def _give_up(
-        self,
-        bucket: Bucket,
-        count: int,
-        outcome: Optional[Outcome],
-        detail: str,
-        status: Optional[int] = None,
-    ) -> None:
-        self._stats.failed += count
-        if outcome is not None and outcome in PERMANENT:
-            self._explain(bucket, outcome, detail, status)
-        reason = f"HTTP {status}" if status else (detail or "no answer")
-        log.error(
-            "isstreamer: %d events for bucket %r were not delivered (%s); %d so far",
-            count, bucket.key, reason, self._stats.failed,
-        )
+    def close(self) -> None:
+        self._transport.close()
+
+    def reset_after_fork(self) -> None:
+        self._transport.forget_connections()
 
 
 class CsvDestination:
     """Offline mode: append ``epoch,key,value`` rows to a CSV file, opened on first use."""
+
+    in_outage = False
 
     def __init__(self, path: str, stats: Stats) -> None:
         self.path = path
@@ -224,6 +418,18 @@ class CsvDestination:
             self._file.flush()
         self._stats.sent += len(events)
         return True
+
+    def save(self, bucket: Bucket, events: List[Event], reason: str) -> None:
+        self.send(bucket, events)  # writing the file is as durable as it gets
+
+    def forget_saved(self, handle: Any, count: int) -> None:
+        pass
+
+    def replay_due(self) -> Optional[float]:
+        return None
+
+    def replay_one(self) -> None:  # pragma: no cover - never due
+        pass
 
     def close(self) -> None:
         with self._lock:

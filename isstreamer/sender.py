@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any, Deque, List, Optional, Set, Union
+from typing import Any, Deque, List, Optional, Set, Tuple, Union
 
 from .destinations import Bucket, Destination, Event, Stats
 
@@ -60,6 +60,12 @@ class FlushMarker:
 
 
 Item = Union[Event, Bucket, FlushMarker]
+OUTAGE_BATCH = 10_000  # events per spool file while the API is down
+OVERFLOW_SPOOL_CHUNK = 0.1  # share of max_buffer moved to the spool at once on overflow
+
+# What the sender does next: ("bucket", Bucket, None), ("marker", None, FlushMarker),
+# ("events", Bucket, [events]) or ("replay", None, None).
+Work = Tuple[str, Optional[Bucket], Any]
 
 
 class Pipeline:
@@ -93,8 +99,9 @@ class Pipeline:
         self._cond = threading.Condition(self.lock)  # the sender waits on this
         self._space = threading.Condition(self.lock)  # overflow="block" producers wait on this
         self._controls = 0  # control items (bucket switches, flush markers) in ``items``
-        self._in_flight = 0
-        self._bucket: Optional[Bucket] = None  # the bucket the sender is delivering to
+        self._in_flight: Optional[Tuple[Bucket, List[Event]]] = None
+        self._taken_over: Optional[Tuple[Any, int]] = None  # in-flight batch close() spooled
+        self._bucket = Bucket("", "")  # the bucket of the events at the head of ``items``
         self.last_bucket: Optional[Bucket] = None  # the bucket producers are logging to
         self._thread: Optional[threading.Thread] = None
         self.closed = False
@@ -142,6 +149,10 @@ class Pipeline:
             if len(self.items) <= self.max_buffer:
                 return
             policy = "drop_oldest"  # the sender is stuck: never block the caller forever
+        if policy == "spool":
+            if self._spool_oldest():
+                return
+            policy = "drop_oldest"  # the spool is off or failing: say so and drop
         index = 0 if policy == "drop_oldest" else -1
         if type(self.items[index]) is not tuple:
             return  # never drop a control item; the buffer is over by one, briefly
@@ -154,6 +165,45 @@ class Pipeline:
                 "keeping up; dropping the %s events (overflow=%r). stats() counts them.",
                 self.max_buffer, "oldest" if index == 0 else "newest", self.overflow,
             )
+
+    def _spool_oldest(self) -> bool:
+        """overflow="spool": move the oldest events to disk, in the caller's thread.
+
+        Only reached when the sender cannot keep up (the API hangs or is slow), so the I/O
+        here is the price of not dropping anything.
+        """
+        items = self.items
+        chunk = max(1, int(self.max_buffer * OVERFLOW_SPOOL_CHUNK))
+        groups: List[Tuple[Bucket, List[Event]]] = []
+        bucket = self._bucket
+        events: List[Event] = []
+        while items and len(events) < chunk:
+            head = items[0]
+            if type(head) is tuple:
+                events.append(items.popleft())
+            elif type(head) is Bucket:
+                # The sender is stuck: take over this switch; replay creates the bucket.
+                if events:
+                    groups.append((bucket, events))
+                    events = []
+                bucket = self._bucket = items.popleft()
+                self._controls -= 1
+            else:  # a flush marker: everything before it is now on disk
+                marker = items.popleft()
+                self._controls -= 1
+                marker.ok = False
+                marker.done.set()
+        if events:
+            groups.append((bucket, events))
+        for group_bucket, group in groups:
+            self.destination.save(group_bucket, group, "buffer full")  # counts it either way
+        if not self._warned_overflow and groups:
+            self._warned_overflow = True
+            log.warning(
+                "isstreamer: buffer is full (max_buffer=%d events) because the API is not "
+                "keeping up; moving the oldest events to the spool.", self.max_buffer,
+            )
+        return bool(groups)
 
     def _reopen(self) -> None:
         self.closed = False
@@ -209,7 +259,7 @@ class Pipeline:
                 self._cond.notify()
 
     def close(self, timeout: Optional[float]) -> bool:
-        """Deliver what is buffered within ``timeout``; give up (and say so) on the rest."""
+        """Deliver what is buffered within ``timeout``; spool (and say so) the rest."""
         with self.lock:
             if self._finished:
                 return True
@@ -218,15 +268,18 @@ class Pipeline:
                 self.stop.deadline = time.monotonic() + timeout
         ok = self.flush(timeout)
         if not ok and self.pending_events() > 0:
-            self.stop.event.set()  # cut retries short; the sender gives up what is left
+            self.stop.event.set()  # cut retries short; the sender spools what it holds
             with self.lock:
                 self._cond.notify()
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(0.1)  # it may be stuck in a request; do not wait for that
-            left = self._discard_pending()
-            if left:
-                log.error("isstreamer: close() timed out; %d events were not delivered", left)
+            saved = self._save_pending()
+            if saved:
+                log.warning(
+                    "isstreamer: close() ran out of time (%.1f s); saved %d undelivered events "
+                    "for the next run", timeout or 0.0, saved,
+                )
         with self.lock:
             if self.closed:  # nobody logged (and so reopened) meanwhile
                 self._finished = True
@@ -236,22 +289,46 @@ class Pipeline:
         return ok
 
     def pending_events(self) -> int:
-        """Events logged but not yet delivered or given up on (buffered plus in flight)."""
+        """Events logged but not yet delivered or saved (buffered plus in flight)."""
         with self.lock:
-            return len(self.items) - self._controls + self._in_flight
+            return self._pending_locked()
 
-    def _discard_pending(self) -> int:
+    def _pending_locked(self) -> int:
+        in_flight = len(self._in_flight[1]) if self._in_flight is not None else 0
+        return len(self.items) - self._controls + in_flight
+
+    def _save_pending(self) -> int:
+        """Hand everything still buffered (and a stuck in-flight batch) to the spool."""
+        groups: List[Tuple[Bucket, List[Event]]] = []
+        saved = 0
         with self.lock:
-            events = [i for i in self.items if type(i) is tuple]
-            markers = [i for i in self.items if type(i) is FlushMarker]
+            if self._in_flight is not None and self._taken_over is None:
+                # The sender is stuck in a request: save its batch too. If that request does
+                # finish, _finish_in_flight takes the copy back out of the spool.
+                flight_bucket, flight = self._in_flight
+                handle = self.destination.save(flight_bucket, flight, "close() ran out of time")
+                self._taken_over = (handle, len(flight))
+                saved += len(flight)
+            bucket = self._bucket
+            events: List[Event] = []
+            for item in self.items:
+                if type(item) is tuple:
+                    events.append(item)
+                elif type(item) is Bucket:
+                    if events:
+                        groups.append((bucket, events))
+                    bucket, events = item, []
+                else:
+                    item.ok = False
+                    item.done.set()
+            if events:
+                groups.append((bucket, events))
             self.items.clear()
             self._controls = 0
-            in_flight = self._in_flight
-        for marker in markers:
-            marker.ok = False
-            marker.done.set()
-        self.stats.failed += len(events)
-        return len(events) + in_flight
+            self._bucket = bucket
+        for group_bucket, group in groups:
+            self.destination.save(group_bucket, group, "close() ran out of time")
+        return saved + sum(len(g) for _, g in groups)
 
     def after_fork_in_child(self) -> None:
         """The child starts with an empty buffer, fresh locks and its own sender."""
@@ -261,7 +338,8 @@ class Pipeline:
         self._space = threading.Condition(self.lock)
         self.stop.reset_after_fork()
         self._controls = 0
-        self._in_flight = 0
+        self._in_flight = None
+        self._taken_over = None
         self._thread = None
         self.stats.__init__()  # type: ignore[misc]
         reset = getattr(self.destination, "reset_after_fork", None)
@@ -269,7 +347,6 @@ class Pipeline:
             reset()
         if self.last_bucket is not None:
             # The parent may not have created it yet; asking again is cheap (204 if it exists).
-            self._bucket = None
             self.put_control(Bucket(self.last_bucket.key, self.last_bucket.name))
 
     # -- sender side -------------------------------------------------------------------------
@@ -284,65 +361,88 @@ class Pipeline:
         except Exception:  # background work never raises into user code
             log.exception("isstreamer: the sender thread failed; events may be stuck")
 
-    def _next_work(self) -> Optional[List[Any]]:
-        """With the lock held: wait for the next control item or batch of events."""
+    def _next_work(self) -> Optional[Work]:
+        """With the lock held: wait for the next control item, batch, or replay step."""
         deadline: Optional[float] = None
         while True:
             items = self.items
+            now = time.monotonic()
             if items:
-                if type(items[0]) is not tuple:
-                    self._controls -= 1
-                    return [items.popleft()]
+                work = self._pop_control()
+                if work is not None:
+                    return work
                 ready = self._controls or self.closed or len(items) >= self.buffer_size
                 if not ready:
-                    now = time.monotonic()
                     if deadline is None:
                         deadline = now + self.flush_interval
                     ready = now >= deadline
                 if ready:
                     return self._take_batch()
-                self._cond.wait(deadline - time.monotonic())  # type: ignore[operator]
             else:
                 if self.closed:
                     return None
                 deadline = None
-                self._cond.wait()
+            replay_at = None if self.closed else self.destination.replay_due()
+            if replay_at is not None and replay_at <= now:
+                return ("replay", None, None)
+            wake_at = min(t for t in (deadline, replay_at, float("inf")) if t is not None)
+            self._cond.wait(None if wake_at == float("inf") else max(0.0, wake_at - now))
 
-    def _take_batch(self) -> List[Any]:
+    def _pop_control(self) -> Optional[Work]:
         items = self.items
-        batch: List[Any] = []
-        limit = self.buffer_size
+        head = items[0]
+        if type(head) is tuple:
+            return None
+        items.popleft()
+        self._controls -= 1
+        if type(head) is Bucket:
+            self._bucket = head
+            return ("bucket", head, None)
+        return ("marker", None, head)
+
+    def _take_batch(self) -> Work:
+        items = self.items
+        batch: List[Event] = []
+        limit = OUTAGE_BATCH if self.destination.in_outage else self.buffer_size
         while items and len(batch) < limit and type(items[0]) is tuple:
             batch.append(items.popleft())
-        self._in_flight = len(batch)
+        self._in_flight = (self._bucket, batch)
         if self.overflow == "block" and len(items) <= self.max_buffer:
             self._space.notify_all()
-        return batch
+        return ("events", self._bucket, batch)
 
-    def _handle(self, work: List[Any]) -> None:
-        head = work[0]
-        if type(head) is FlushMarker:
-            head.done.set()
+    def _handle(self, work: Work) -> None:
+        kind, bucket, payload = work
+        if kind == "marker":
+            payload.done.set()
             return
         ok = True
-        events: List[Event] = []
         try:
-            if type(head) is Bucket:
-                self._bucket = head
-                ok = self._open(head)
+            if kind == "replay":
+                self.destination.replay_one()
+            elif kind == "bucket":
+                ok = self._open(bucket)  # type: ignore[arg-type]
             else:
-                events = work
-                bucket = self._bucket or Bucket("", "")
-                ok = self.destination.send(bucket, events)
+                ok = self.destination.send(bucket, payload)  # type: ignore[arg-type]
         except Exception:
-            log.exception("isstreamer: unexpected error while sending %d events", len(events))
-            self.stats.failed += len(events)
+            log.exception("isstreamer: unexpected error in the sender (%s)", kind)
+            if kind == "events":
+                self.destination.save(bucket, payload, "unexpected error")  # type: ignore[arg-type]
             ok = False
         finally:
             with self.lock:
-                self._in_flight = 0
+                if kind == "events":
+                    self._finish_in_flight()
                 if not ok:
                     self._fail_next_marker()
+
+    def _finish_in_flight(self) -> None:
+        """The sender finished a batch; if close() had spooled it meanwhile, undo that."""
+        taken = self._taken_over
+        self._in_flight = None
+        if taken is not None:
+            self._taken_over = None
+            self.destination.forget_saved(*taken)
 
     def _open(self, bucket: Bucket) -> bool:
         opener = getattr(self.destination, "open_bucket", None)
@@ -365,11 +465,7 @@ class Pipeline:
                     return
                 if self.stop.deadline is not None and time.monotonic() > self.stop.deadline:
                     return
-                if type(items[0]) is not tuple:
-                    self._controls -= 1
-                    work = [items.popleft()]
-                else:
-                    work = self._take_batch()
+                work = self._pop_control() or self._take_batch()
             self._handle(work)
 
 

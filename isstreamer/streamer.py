@@ -16,7 +16,8 @@ from typing import Any, Dict, Optional, Set
 from . import config as _config
 from ._logging import apply_debug_level, mask_secret
 from .destinations import Bucket, CsvDestination, Destination, HttpDestination, Stats
-from .errors import InvalidEventError
+from ._signals import install_sigterm_handler
+from .errors import ConfigError, InvalidEventError
 from .events import (
     MAX_VALUE_CHARS,
     check_key,
@@ -27,6 +28,7 @@ from .events import (
     resolve_value,
 )
 from .sender import Pipeline, StopSignal
+from .spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, default_spool_dir, key_fingerprint
 from .transport import API_VERSION, HttpTransport
 
 log = logging.getLogger("isstreamer")
@@ -75,10 +77,16 @@ class Streamer:
         flush_interval: float = 1.0,
         close_timeout: float = 5.0,
         max_buffer: int = 100_000,
-        overflow: str = "drop_oldest",
+        overflow: str = "spool",
         request_timeout: float = 10.0,
         retry_time: Optional[float] = None,
         retry_backoff: float = 0.5,
+        spool_dir: Optional[str] = None,
+        spool_max_bytes: int = DEFAULT_MAX_BYTES,
+        spool_max_age: float = DEFAULT_MAX_AGE,
+        use_spool: bool = True,
+        replay: bool = True,
+        handle_sigterm: bool = True,
     ) -> None:
         settings = _config.resolve(
             bucket_name=bucket_name,
@@ -120,6 +128,16 @@ class Streamer:
         if settings.offline:
             destination = CsvDestination(settings.offline_file, stats)
         else:
+            spool = None
+            if use_spool:
+                spool = Spool(
+                    spool_dir or default_spool_dir(),
+                    key_fingerprint(settings.access_key),
+                    max_bytes=_config.check_int(spool_max_bytes, "spool_max_bytes"),
+                    max_age=_config.check_seconds(spool_max_age, "spool_max_age"),
+                )
+            elif settings.overflow == "spool":
+                raise ConfigError("overflow='spool' needs use_spool=True; pick another policy")
             transport = HttpTransport(
                 settings.stream_api_base, settings.access_key, settings.request_timeout
             )
@@ -130,6 +148,9 @@ class Streamer:
                 settings.retry_backoff,
                 stats,
                 stop.sleep,
+                spool,
+                settings.buffer_size,
+                replay=replay,
             )
         self._stats = stats
         self._pipe = Pipeline(
@@ -144,6 +165,8 @@ class Streamer:
             exit_timeout=settings.close_timeout,
         )
         self._describe(settings)
+        if handle_sigterm:
+            install_sigterm_handler()
         self._pipe.start()
         self._pipe.put_control(Bucket(self.BucketKey, self.BucketName))
 
@@ -289,21 +312,28 @@ class Streamer:
         return self._pipe.close(self._close_timeout if timeout is None else timeout)
 
     def stats(self) -> Dict[str, int]:
-        """Counters: logged = sent + failed + rejected + dropped + pending, at any moment."""
+        """Counters; ``logged = sent + spooled + failed + rejected + dropped + pending``.
+
+        ``replayed`` counts spooled events (of this run or earlier ones) delivered later;
+        ``failed`` is non-zero only when even the spool could not take them.
+        """
         pipe = self._pipe
         with pipe.lock:
             s = self._stats
-            pending = len(pipe.items) - pipe._controls + pipe._in_flight
             counts = {
                 "sent": s.sent,
+                "spooled": s.spooled,
                 "failed": s.failed,
                 "rejected": s.rejected,
                 "dropped": s.dropped,
-                "pending": pending,
+                "pending": pipe._pending_locked(),
+                "replayed": s.replayed,
                 "retries": s.retries,
                 "requests": s.requests,
             }
-        counts["logged"] = sum(counts[k] for k in ("sent", "failed", "rejected", "dropped", "pending"))
+        counts["logged"] = sum(
+            counts[k] for k in ("sent", "spooled", "failed", "rejected", "dropped", "pending")
+        )
         return counts
 
     # -- attributes scripts read --------------------------------------------------------------

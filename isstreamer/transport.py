@@ -73,11 +73,12 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
     return max(0.0, seconds)
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> Optional[int]:
+def _number_header(headers: Mapping[str, str], name: str) -> Optional[float]:
     try:
-        return int(float(headers[name]))
+        value = float(headers[name])
     except (KeyError, TypeError, ValueError):
         return None
+    return value if value == value else None
 
 
 def _error_type(body: bytes) -> Optional[str]:
@@ -91,10 +92,10 @@ def _error_type(body: bytes) -> Optional[str]:
 def classify(status: int, headers: Mapping[str, str], body: bytes) -> Reply:
     """Map one HTTP answer to what the sender should do about it."""
     text = body[:300].decode("utf-8", "replace").strip()
-    remaining = _int_header(headers, "X-RateLimit-Remaining")
-    reset = _int_header(headers, "X-RateLimit-Reset")
-    common = {"status": status, "detail": text, "rate_remaining": remaining,
-              "rate_reset": float(reset) if reset is not None else None}
+    remaining = _number_header(headers, "X-RateLimit-Remaining")
+    common = {"status": status, "detail": text,
+              "rate_remaining": int(remaining) if remaining is not None else None,
+              "rate_reset": _number_header(headers, "X-RateLimit-Reset")}
     if 200 <= status < 300:
         return Reply(Outcome.OK, **common)  # type: ignore[arg-type]
     if status in (408, 429) or status >= 500:

@@ -71,3 +71,20 @@ def run_python(code: str, *, cwd: str, env_extra: dict = None, timeout: float = 
         text=True,
         timeout=timeout,
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With ISS_FAULT_REPORT set, write the fault matrix rows of test_reliability.py."""
+    path = os.environ.get("ISS_FAULT_REPORT")
+    rows = session.config.__dict__.get("_fault_rows")
+    if not path or not rows:
+        return
+    lines = [
+        "| Fault | N | sent live | spooled | replayed | lost | duplicates | test | note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for fault, n, sent, spooled, replayed, lost, dups, test, note in rows:
+        lines.append(f"| {fault} | {n} | {sent} | {spooled} | {replayed} | {lost} | {dups} "
+                     f"| `{test}` | {note} |")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")

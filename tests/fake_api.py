@@ -8,6 +8,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +41,19 @@ class _State:
     always: Optional[Fault] = None
     removed: set = field(default_factory=set)
     rate_headers: Dict[str, str] = field(default_factory=dict)
+    flaky: Optional[Tuple[Any, float, Tuple[Fault, ...]]] = None
+    rate_limit: Optional[Tuple[int, float]] = None  # (requests, window seconds)
+    window_start: float = 0.0
+    window_count: int = 0
+    too_many: int = 0  # 429s answered because of rate_limit
+    max_batch: Optional[int] = None  # 413 for event arrays longer than this
+
+
+def free_port() -> int:
+    """A port nothing listens on (connection refused): a server that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class FakeAPI:
@@ -106,6 +120,18 @@ class FakeAPI:
         with self.cond:
             self.state.always = fault
 
+    def flaky(self, probability: float, faults: Tuple[Fault, ...], seed: int = 7) -> None:
+        """Answer a seeded-random share of event requests with one of ``faults``."""
+        import random
+
+        with self.cond:
+            self.state.flaky = (random.Random(seed), probability, faults)
+
+    def limit_rate(self, requests: int, window: float) -> None:
+        """Enforce a plan limit with X-RateLimit-* headers, 429 + Retry-After past it."""
+        with self.cond:
+            self.state.rate_limit = (requests, window)
+
     def remove_bucket(self, key: str) -> None:
         with self.cond:
             self.state.removed.add(key)
@@ -166,11 +192,38 @@ class _Handler(BaseHTTPRequestHandler):
                 fault = api.state.event_script.popleft()
             elif api.state.always is not None:
                 fault = api.state.always
+            elif self.path == "/api/events" and api.state.flaky is not None:
+                rng, probability, faults = api.state.flaky
+                if rng.random() < probability:
+                    fault = rng.choice(faults)
+            if fault is None and self.path == "/api/events":
+                fault = self._rate_limited()
             api.cond.notify_all()
         if fault is not None:
             self._fault(record, fault)
             return
         self._normal(record)
+
+    def _rate_limited(self) -> Optional[Fault]:
+        """With the lock held: count this request in its window; a 429 when over the limit."""
+        state = self.owner.state
+        if state.rate_limit is None:
+            return None
+        limit, window = state.rate_limit
+        now = time.time()
+        if now - state.window_start >= window:
+            state.window_start, state.window_count = now, 0
+        state.window_count += 1
+        reset = state.window_start + window
+        state.rate_headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(max(0, limit - state.window_count)),
+            "X-RateLimit-Reset": f"{reset:.3f}",
+        }
+        if state.window_count > limit:
+            state.too_many += 1
+            return (429, {"Retry-After": f"{max(0.0, reset - now):.3f}", **state.rate_headers}, b"")
+        return None
 
     def _normal(self, record: Recorded) -> None:
         api = self.owner
@@ -200,7 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.path == "/api/events":
                 status = 204
                 batch = data if isinstance(data, list) else [data]
-                api.state.events.setdefault(bucket_key, []).extend(batch)
+                if api.state.max_batch is not None and len(batch) > api.state.max_batch:
+                    status = 413
+                else:
+                    api.state.events.setdefault(bucket_key, []).extend(batch)
             else:
                 status = 404
             api.cond.notify_all()

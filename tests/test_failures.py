@@ -71,10 +71,30 @@ def test_a_server_that_never_answers_is_timed_out_and_retried(api: FakeAPI, make
     assert values(api) == [1]
 
 
-def test_giving_up_is_logged_at_error_with_the_count(
+def test_giving_up_spools_and_says_where(
+    api: FakeAPI, make_streamer, caplog: pytest.LogCaptureFixture, tmp_path
+) -> None:
+    s = make_streamer(retry_time=0.3, spool_dir=str(tmp_path / "spool"))
+    assert s.flush(timeout=10)
+    api.always(503)
+    for i in range(3):
+        s.log("n", i)
+    with caplog.at_level(logging.WARNING, logger="isstreamer"):
+        assert s.flush(timeout=10) is False
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(tmp_path / "spool") in m for m in warnings), warnings
+    assert any("not answering" in m and "HTTP 503" in m for m in warnings), warnings
+    st = s.stats()
+    assert st["spooled"] == 3 and st["logged"] == 3 and st["pending"] == 0
+
+    s.close()
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
+
+
+def test_without_a_spool_giving_up_is_an_error_with_the_count(
     api: FakeAPI, make_streamer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    s = make_streamer(retry_time=0.3)
+    s = make_streamer(retry_time=0.3, use_spool=False, overflow="drop_oldest")
     assert s.flush(timeout=10)
     api.always(503)
     for i in range(3):
@@ -117,13 +137,13 @@ def test_permanent_refusals_say_once_what_to_do(
         for i in range(6):
             s.log("n", i)
         assert s.flush(timeout=10) is False
-    # no hot retries: one request per batch
-    assert len(api.posts("/api/events")) == 3
+    # no hot retries: the first refusal stops sending; the rest goes straight to the spool
+    assert len(api.posts("/api/events")) == 1
     explanations = [r for r in caplog.records if all(w in r.getMessage() for w in words)]
     assert len(explanations) == 1 and explanations[0].levelno == logging.ERROR
     text = caplog.text
     assert "ist_test_access_key_9876" not in text
-    assert s.stats()["failed"] == 6
+    assert s.stats()["spooled"] == 6 and s.stats()["failed"] == 0
 
 
 def test_deleted_bucket_tells_the_user_to_pick_a_new_key(
