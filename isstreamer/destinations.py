@@ -72,7 +72,7 @@ class Destination(Protocol):
 
     def replay_due(self) -> Optional[float]: ...
 
-    def replay_one(self) -> None: ...
+    def replay_one(self) -> str: ...
 
     def close(self) -> None: ...
 
@@ -298,8 +298,11 @@ class HttpDestination:
             return False
         self._stats.spooled += len(events)
         self._has_spooled = self._replay
-        self._stats.dropped += self.spool.evicted_events - self._stats.evicted_seen
-        self._stats.evicted_seen = self.spool.evicted_events
+        evicted = self.spool.evicted_events - self._stats.evicted_seen
+        if evicted:  # our own spooled events deleted by the size/age bounds: now dropped
+            self._stats.evicted_seen = self.spool.evicted_events
+            self._stats.spooled -= evicted
+            self._stats.dropped += evicted
         log.info("spooled %d events for bucket %r (%s)", len(events), bucket.key, reason)
         return False
 
@@ -315,45 +318,56 @@ class HttpDestination:
             return None
         return self._next_probe if self.in_outage else 0.0
 
-    def _pending_files(self) -> List[str]:
+    def _pending_files(self, any_key: bool = False) -> List[str]:
         assert self.spool is not None
-        return [n for n in self.spool.pending() if n not in self._skip]
+        return [n for n in self.spool.pending(any_key) if n not in self._skip]
 
-    def replay_one(self) -> None:
-        """Deliver the oldest spool file of this key (paced like live batches)."""
+    def replay_one(
+        self,
+        any_key: bool = False,
+        include_refused: bool = False,
+        bucket: Optional[Bucket] = None,
+    ) -> str:
+        """Deliver the oldest spool file of this key (paced like live batches).
+
+        Returns "empty" (nothing left), "done" (a file was delivered, or another process took
+        it) or "failed" (it went back to the spool). The CLI passes ``any_key`` to send files
+        saved under another key, and ``bucket`` to send them to a new bucket.
+        """
         assert self.spool is not None
-        names = self._pending_files()
+        names = self._pending_files(any_key)
         if not names:
             self._has_spooled = False
-            return
+            return "empty"
         batch = self.spool.claim(names[0])
         if batch is None:
-            return  # another process took it
-        if batch.refused:
+            return "done"
+        if batch.refused and not (include_refused or bucket is not None):
             self._skip.add(batch.name)
             self.spool.release(batch, batch.reason)
-            return
-        bucket = self._buckets.get(batch.bucket_key)
-        if bucket is None:
-            bucket = self._buckets[batch.bucket_key] = Bucket(batch.bucket_key, batch.bucket_name)
-        if not self.open_bucket(bucket):
-            if bucket.refused:
-                batch.refused = bucket.refused
+            return "done"
+        target = bucket or self._buckets.get(batch.bucket_key)
+        if target is None:
+            target = self._buckets[batch.bucket_key] = Bucket(batch.bucket_key, batch.bucket_name)
+        if not self.open_bucket(target):
+            if target.refused:
+                batch.refused = target.refused
                 self._skip.add(batch.name)
             self.spool.release(batch, "the bucket could not be created")
-            return
+            return "failed"
         while batch.events:
             piece = batch.events[: self._buffer_size]
-            reply = self._deliver(bucket.key, piece, live=False)
+            reply = self._deliver(target.key, piece, live=False)
             if reply is not None:
                 batch.refused = _refused_for_good(reply)
                 if batch.refused:
                     self._skip.add(batch.name)
                 self.spool.release(batch, self._reason(reply))
-                return
+                return "failed"
             del batch.events[: len(piece)]
         self.spool.delete(batch)
-        log.info("replayed spool file %s to bucket %r", batch.name, bucket.key)
+        log.info("replayed spool file %s to bucket %r", batch.name, target.key)
+        return "done"
 
     # -- messages --------------------------------------------------------------------------------
     def _refusal(self, reply: Reply, bucket_key: str) -> None:
@@ -428,8 +442,8 @@ class CsvDestination:
     def replay_due(self) -> Optional[float]:
         return None
 
-    def replay_one(self) -> None:  # pragma: no cover - never due
-        pass
+    def replay_one(self) -> str:  # pragma: no cover - never due
+        return "empty"
 
     def close(self) -> None:
         with self._lock:

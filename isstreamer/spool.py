@@ -130,7 +130,7 @@ class Spool:
         self.max_age = max_age
         self._lock = threading.Lock()
         self._announced = False
-        self.evicted_events = 0  # lost to the size/age bounds, by this process
+        self.evicted_events = 0  # events this process spooled and then lost to the bounds
 
     # -- writing ----------------------------------------------------------------------------
     def _ensure_dir(self) -> None:
@@ -334,6 +334,7 @@ class Spool:
             entries.append((name, path, stat.st_size, stat.st_mtime))
             total += stat.st_size
         evicted_files = evicted_events = freed = 0
+        own = f"-{os.getpid()}-"
         for name, path, size, mtime in entries:  # oldest first: names start with the time
             too_old = now - mtime > self.max_age
             if total <= self.max_bytes and not too_old:
@@ -347,13 +348,14 @@ class Spool:
             freed += size
             evicted_files += 1
             evicted_events += count
+            if own in name:
+                self.evicted_events += count
         if evicted_files:
-            self.evicted_events += evicted_events
             log.warning(
-                "isstreamer: the spool at %s is over its limits (%d MB, %d days); deleted the "
-                "%d oldest batches (%d events, %.1f MB). Raise spool_max_bytes / spool_max_age "
-                "to keep more.",
-                self.directory, self.max_bytes // (1024 * 1024), int(self.max_age // 86400),
+                "isstreamer: the spool at %s is over its limits (%.1f MB, %.1f days); deleted "
+                "the %d oldest batches (%d events, %.2f MB). Raise spool_max_bytes / "
+                "spool_max_age to keep more.",
+                self.directory, self.max_bytes / 1e6, self.max_age / 86400,
                 evicted_files, evicted_events, freed / 1e6,
             )
         return evicted_events

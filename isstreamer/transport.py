@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import enum
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional
@@ -112,6 +113,17 @@ def classify(status: int, headers: Mapping[str, str], body: bytes) -> Reply:
     return Reply(Outcome.REJECTED, **common)  # type: ignore[arg-type]
 
 
+def describe_error(exc: BaseException) -> str:
+    """A short reason for a network error ("ConnectionError: Connection refused")."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    if found:
+        return f"{type(exc).__name__}: {found.group(1).strip()}"
+    if "timed out" in text.lower():
+        return f"{type(exc).__name__}: timed out"
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
 class HttpTransport:
     """One reused ``requests.Session`` (one keep-alive connection) for every request."""
 
@@ -138,7 +150,7 @@ class HttpTransport:
             response = self._session.post(url, data=body, headers=headers, timeout=self._timeout)
             content = response.content
         except requests.exceptions.RequestException as exc:
-            return Reply(Outcome.RETRY, detail=f"{type(exc).__name__}: {exc}")
+            return Reply(Outcome.RETRY, detail=describe_error(exc))
         return classify(response.status_code, response.headers, content)
 
     def create_bucket(self, bucket_key: str, bucket_name: str) -> Reply:
