@@ -36,6 +36,8 @@ def test_eight_threads_times_ten_thousand_events_exact_and_ordered(
     assert len(senders) == 1  # one sender per Streamer, whatever the number of producers
 
 
+# Python 3.12+ warns about fork() with threads running: that is the situation under test.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_child_gets_its_own_sender_and_parent_is_unaffected(
     api: FakeAPI, make_streamer
@@ -65,6 +67,7 @@ def test_forked_child_gets_its_own_sender_and_parent_is_unaffected(
     assert ports_by_value["child"] != ports_by_value["parent-after"]  # separate connections
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_multiprocessing_child_without_close_still_delivers(api: FakeAPI, make_streamer) -> None:
     import multiprocessing
