@@ -62,7 +62,8 @@ class Stats:
 class Destination(Protocol):
     """What the sender needs from where events go (the API, a CSV file, MQTT...)."""
 
-    in_outage: bool
+    @property
+    def in_outage(self) -> bool: ...
 
     def send(self, bucket: Bucket, events: List[Event]) -> bool: ...
 
@@ -87,7 +88,7 @@ def encode_events(events: List[Event]) -> bytes:
 def _refused_for_good(reply: Reply) -> Optional[str]:
     """Spool files the API can never accept as they are: kept for the CLI, not auto-replayed."""
     if reply.outcome in (Outcome.BUCKET_REMOVED, Outcome.REJECTED):
-        return reply.outcome.value
+        return str(reply.outcome.value)
     return None
 
 

@@ -190,7 +190,7 @@ def flatten(obj: object) -> Iterator[Tuple[str, Any]]:
             yield field.name, getattr(obj, field.name)
         return
     if isinstance(obj, Sequence) or hasattr(obj, "__array__") and hasattr(obj, "tolist"):
-        items = obj.tolist() if not isinstance(obj, Sequence) else obj  # type: ignore[attr-defined]
+        items = obj if isinstance(obj, Sequence) else obj.tolist()
         for index, value in enumerate(items):
             yield str(index), value
         return

@@ -28,7 +28,7 @@ class RetryBudget:
     def next_delay(self, retry_after: Optional[float] = None) -> Optional[float]:
         """Seconds to wait before the next attempt, or ``None`` when the budget is spent."""
         self.attempts += 1
-        ceiling = min(self.max_delay, self.initial_delay * (2 ** (self.attempts - 1)))
+        ceiling = min(self.max_delay, self.initial_delay * 2.0 ** (self.attempts - 1))
         delay = ceiling / 2 + random.uniform(0, ceiling / 2)
         if retry_after is not None:
             delay = max(delay, min(retry_after, RETRY_AFTER_CEILING))

@@ -505,7 +505,7 @@ _MP_ANCHOR = _Anchor()
 
 def _register_mp_finalizer(_: object) -> None:
     mp_util = sys.modules["multiprocessing.util"]
-    mp_util.Finalize(None, _close_all_at_exit, exitpriority=100)  # type: ignore[attr-defined]
+    mp_util.Finalize(None, _close_all_at_exit, exitpriority=100)
 
 
 atexit.register(_close_all_at_exit)

@@ -246,7 +246,9 @@ class Spool:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             bad = source + ".corrupt"
             os.replace(claimed, bad)
-            log.error("isstreamer: spool file %s is unreadable (%s); moved it to %s", name, exc, bad)
+            log.error(
+                "isstreamer: spool file %s is unreadable (%s); moved it to %s", name, exc, bad
+            )
             return None
         batch.path = claimed
         return batch
@@ -290,7 +292,9 @@ class Spool:
             if pid == os.getpid() or _pid_alive(pid):
                 continue
             try:
-                os.rename(os.path.join(self.directory, name), os.path.join(self.directory, original))
+                os.rename(
+                    os.path.join(self.directory, name), os.path.join(self.directory, original)
+                )
                 recovered += 1
             except OSError:
                 pass

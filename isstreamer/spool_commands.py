@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Tuple
 
 from .cli import add_command
 from .config import (

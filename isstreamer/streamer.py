@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional, Set
 
 from . import config as _config
 from ._logging import apply_debug_level, mask_secret
-from .destinations import Bucket, CsvDestination, Destination, HttpDestination, Stats
 from ._signals import install_sigterm_handler
+from .destinations import Bucket, CsvDestination, Destination, HttpDestination, Stats
 from .errors import ConfigError, InvalidEventError
 from .events import (
     MAX_VALUE_CHARS,

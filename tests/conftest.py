@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import Any, Callable, Iterator, List
+from typing import Any, Callable, Iterator, List, Optional
 
 import pytest
-
 from fake_api import FakeAPI
 
 from isstreamer import Streamer
@@ -58,7 +57,9 @@ def make_streamer(api: FakeAPI) -> Iterator[Callable[..., Streamer]]:
         streamer.close(timeout=2)
 
 
-def run_python(code: str, *, cwd: str, env_extra: dict = None, timeout: float = 60) -> subprocess.CompletedProcess:  # type: ignore[assignment]
+def run_python(
+    code: str, *, cwd: str, env_extra: Optional[dict] = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run a script in a fresh interpreter (the same one running the tests)."""
     env = dict(os.environ)
     env.update(env_extra or {})

@@ -7,10 +7,9 @@ import textwrap
 
 import pytest
 
+from ISStreamer import configutil
 from isstreamer import ConfigError, Streamer
 from isstreamer.config import offline_path
-
-from ISStreamer import configutil
 
 
 def write_ini(path, client: str = "", api: str = "") -> str:
@@ -68,7 +67,8 @@ def test_missing_ini_file_is_a_clear_error(tmp_path) -> None:
 
 
 def test_percent_in_a_value_does_not_crash(api, tmp_path) -> None:
-    path = write_ini(tmp_path / "p.ini", client="access_key = ist_50%off\ndefault_bucket = 100% pi\n")
+    path = write_ini(tmp_path / "p.ini",
+                     client="access_key = ist_50%off\ndefault_bucket = 100% pi\n")
     s = Streamer(ini_file_location=path, stream_api_base=api.base, bucket_key="pct")
     try:
         assert s.AccessKey == "ist_50%off" and s.BucketName == "100% pi"
@@ -98,7 +98,8 @@ def test_bad_offline_mode_is_a_clear_error(tmp_path) -> None:
 
 @pytest.mark.parametrize("base", ["ftp://example.com", "groker.init.st", "https://"])
 def test_api_base_must_be_http_or_https(tmp_path, base) -> None:
-    path = write_ini(tmp_path / "b.ini", client="access_key = k\n", api=f"stream_api_base = {base}\n")
+    path = write_ini(tmp_path / "b.ini", client="access_key = k\n",
+                     api=f"stream_api_base = {base}\n")
     with pytest.raises(ConfigError, match="http:// or https://"):
         Streamer(ini_file_location=path)
 

@@ -57,6 +57,6 @@ def test_original_script_runs_unchanged_against_ini_configuration(api, tmp_path)
     sizes = [len(r.json()) for r in api.posts("/api/events")]
     assert max(sizes) <= 10
     bucket_posts = [i for i, r in enumerate(reqs) if r.path == "/api/buckets"]
-    second_events = [i for i, r in enumerate(reqs)
-                     if r.headers.get("X-IS-BucketKey") == "second_bucket" and r.path == "/api/events"]
+    second_events = [i for i, r in enumerate(reqs) if r.path == "/api/events"
+                     and r.headers.get("X-IS-BucketKey") == "second_bucket"]
     assert bucket_posts[1] < second_events[0]

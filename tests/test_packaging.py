@@ -14,10 +14,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_all_import_names_work() -> None:
-    import isstreamer
     import ISStreamer.version
-    from ISStreamer import configutil
     from ISStreamer.Streamer import Streamer
+
+    import isstreamer
+    from ISStreamer import configutil
 
     assert Streamer is isstreamer.Streamer
     assert ISStreamer.version.__version__ == isstreamer.__version__
