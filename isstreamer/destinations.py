@@ -147,22 +147,21 @@ class HttpDestination:
         if not self.open_bucket(bucket):
             reason = "refused by the API" if bucket.refused else "the bucket could not be created"
             return self._save(bucket, events, reason, bucket.refused)
-        pieces = [events[i:i + self._buffer_size] for i in range(0, len(events), self._buffer_size)]
-        while pieces:
-            piece = pieces.pop(0)
-            reply = self._deliver(bucket.key, piece)
-            if reply is None:
-                continue
-            rest = [e for p in [piece, *pieces] for e in p]
-            self._save(bucket, rest, self._reason(reply), _refused_for_good(reply))
-            return False
+        for start in range(0, len(events), self._buffer_size):
+            reply, undelivered = self._deliver(bucket.key, events[start:start + self._buffer_size])
+            if reply is not None:
+                rest = undelivered + events[start + self._buffer_size:]
+                self._save(bucket, rest, self._reason(reply), _refused_for_good(reply))
+                return False
         return True
 
-    def _deliver(self, bucket_key: str, piece: List[Event], live: bool = True) -> Optional[Reply]:
-        """Send one piece (split on 1 MB / 413); None if it all arrived, else the failure.
+    def _deliver(
+        self, bucket_key: str, piece: List[Event], live: bool = True
+    ) -> Tuple[Optional[Reply], List[Event]]:
+        """Send one piece, split in halves over 1 MB or on 413.
 
-        A failure after a split may leave the first half delivered; the caller spools the
-        whole piece, so those events can arrive twice — never zero times.
+        Returns (None, []) when it all arrived, else the failure and the events that did not
+        arrive — never the ones that did, so a later replay cannot duplicate them.
         """
         body = encode_events(piece)
         if len(body) <= MAX_BODY_BYTES or len(piece) == 1:
@@ -173,14 +172,15 @@ class HttpDestination:
                 else:
                     self._stats.replayed += len(piece)
                 log.debug("sent %d events to bucket %r", len(piece), bucket_key)
-                return None
+                return None, []
             if reply.outcome is not Outcome.SPLIT or len(piece) == 1:
                 self._refusal(reply, bucket_key)
-                return reply
+                return reply, piece
         half = len(piece) // 2
-        return self._deliver(bucket_key, piece[:half], live) or self._deliver(
-            bucket_key, piece[half:], live
-        )
+        failure, undelivered = self._deliver(bucket_key, piece[:half], live)
+        if failure is not None:
+            return failure, undelivered + piece[half:]
+        return self._deliver(bucket_key, piece[half:], live)
 
     def open_bucket(self, bucket: Bucket) -> bool:
         """Create the bucket (once) before its first events; False if that cannot be done."""
@@ -358,8 +358,9 @@ class HttpDestination:
             return "failed"
         while batch.events:
             piece = batch.events[: self._buffer_size]
-            reply = self._deliver(target.key, piece, live=False)
+            reply, undelivered = self._deliver(target.key, piece, live=False)
             if reply is not None:
+                batch.events[: len(piece)] = undelivered
                 batch.refused = _refused_for_good(reply)
                 if batch.refused:
                     self._skip.add(batch.name)

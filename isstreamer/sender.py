@@ -380,6 +380,10 @@ class Pipeline:
                     return self._take_batch()
             else:
                 if self.closed:
+                    # Say so under the lock: a flush() racing with this exit must start a
+                    # new sender rather than wait for this one.
+                    if self._thread is threading.current_thread():
+                        self._thread = None
                     return None
                 deadline = None
             replay_at = None if self.closed else self.destination.replay_due()

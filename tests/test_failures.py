@@ -197,3 +197,24 @@ def test_rate_limit_headers_pace_the_sender(api: FakeAPI, make_streamer) -> None
     posts = api.posts("/api/events")
     assert len(posts) == 2
     assert time.time() >= reset - 0.01  # the second request waited for the window to reset
+
+
+def test_a_failure_after_a_split_spools_only_what_did_not_arrive(
+    api: FakeAPI, make_streamer, tmp_path
+) -> None:
+    from isstreamer.spool import Spool, key_fingerprint
+
+    spool_dir = str(tmp_path / "spool")
+    s = make_streamer(buffer_size=8, flush_interval=60, spool_dir=spool_dir)
+    assert s.flush(timeout=10)
+    api.script_events(413, None, 400)  # too large; first half stored; second half refused
+    for i in range(8):
+        s.log("n", i)
+    assert s.flush(timeout=10) is False
+    assert values(api) == [0, 1, 2, 3]
+    spool = Spool(spool_dir, key_fingerprint("ist_test_access_key_9876"))
+    saved = [spool.read(n) for n in spool.pending()]
+    assert [e[1] for b in saved for e in b.events] == [4, 5, 6, 7]
+    assert saved[0].refused == "rejected"
+    st = s.stats()
+    assert st["sent"] == 4 and st["spooled"] == 4 and st["logged"] == 8
