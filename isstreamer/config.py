@@ -9,10 +9,8 @@ working; its bugs (sections read together, ``offline_mode`` compared with the st
 from __future__ import annotations
 
 import configparser
-import ipaddress
 import os
-from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Mapping, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -35,8 +33,7 @@ _FALSE_WORDS = {"", "0", "false", "no", "off", "n", "f"}
 _TRUE_WORDS = {"1", "true", "yes", "on", "y", "t"}
 
 
-@dataclass(frozen=True)
-class IniValues:
+class IniValues(NamedTuple):
     """What one ini file says; ``None`` where it says nothing."""
 
     path: Optional[str] = None
@@ -121,6 +118,8 @@ def is_loopback_url(base: str) -> bool:
     host = urlsplit(base).hostname or ""
     if host == "localhost":
         return True
+    import ipaddress  # only needed for plain-http bases: keep it off the import path
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -175,8 +174,7 @@ def _positive_number(value: object, name: str, allow_zero: bool = False) -> floa
     return float(value)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything a Streamer needs to know, validated once at construction."""
 
     bucket_name: str

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
 from typing import Optional
 
 RETRY_AFTER_CEILING = 300.0
 
 
-@dataclass
 class RetryBudget:
     """The retry state of one request: attempts so far and the time it may still use."""
 
-    total_seconds: float
-    initial_delay: float = 0.5
-    max_delay: float = 30.0
-    attempts: int = 0
-    started: float = field(default_factory=time.monotonic)
+    __slots__ = ("total_seconds", "initial_delay", "max_delay", "attempts", "started")
+
+    def __init__(
+        self, total_seconds: float, initial_delay: float = 0.5, max_delay: float = 30.0
+    ) -> None:
+        self.total_seconds = total_seconds
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
+        self.attempts = 0
+        self.started = time.monotonic()
 
     def next_delay(self, retry_after: Optional[float] = None) -> Optional[float]:
         """Seconds to wait before the next attempt, or ``None`` when the budget is spent."""

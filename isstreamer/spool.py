@@ -10,7 +10,6 @@ claimed by renaming it, which only one process can do.
 from __future__ import annotations
 
 import errno
-import hashlib
 import itertools
 import json
 import logging
@@ -18,7 +17,6 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 log = logging.getLogger("isstreamer")
@@ -52,24 +50,39 @@ def default_spool_dir() -> str:
 
 def key_fingerprint(access_key: str) -> str:
     """A short, one-way name for an access key: enough to match files, useless to an attacker."""
+    import hashlib  # off the import path: only needed once a Streamer goes online
+
     return hashlib.sha256(b"isstreamer-spool:" + access_key.encode("utf-8")).hexdigest()[:16]
 
 
-@dataclass
 class SpooledBatch:
     """One spool file's content, and where it lies while claimed."""
 
-    name: str
-    bucket_key: str
-    bucket_name: str
-    fingerprint: str
-    events: List[Event]
-    first_failure: float
-    attempts: int
-    reason: str
-    refused: Optional[str] = None  # set when the API refused it for good (e.g. bucket_removed)
-    path: str = ""
-    extra: Dict[str, Any] = field(default_factory=dict)
+    __slots__ = ("name", "bucket_key", "bucket_name", "fingerprint", "events",
+                 "first_failure", "attempts", "reason", "refused", "path")
+
+    def __init__(
+        self,
+        name: str,
+        bucket_key: str,
+        bucket_name: str,
+        fingerprint: str,
+        events: List[Event],
+        first_failure: float,
+        attempts: int,
+        reason: str,
+        refused: Optional[str] = None,
+    ) -> None:
+        self.name = name
+        self.bucket_key = bucket_key
+        self.bucket_name = bucket_name
+        self.fingerprint = fingerprint
+        self.events = events
+        self.first_failure = first_failure
+        self.attempts = attempts
+        self.reason = reason
+        self.refused = refused  # set when the API refused it for good (e.g. bucket_removed)
+        self.path = ""  # where it lies while claimed
 
     def to_json(self) -> Dict[str, Any]:
         return {
