@@ -296,6 +296,37 @@ class Streamer:
         self.BucketKey = key
         self._pipe.put_control(Bucket(key, bucket_name))
 
+    # -- the original's lower-level methods, kept for scripts that called them ---------------
+    def ship_messages(self, messages: Any, retries: int = 3) -> None:
+        """Queue ``{"key", "value", "epoch"}`` dicts, each validated like ``log()``."""
+        for message in messages:
+            self.log(message["key"], message["value"], message.get("epoch"))
+
+    def ship_to_api(self, resource: str, contents: Any) -> None:
+        """The original's raw POST: events are queued; a bucket body creates that bucket."""
+        if resource.rstrip("/").endswith("/api/buckets"):
+            key = contents.get("bucketKey") or str(uuid.uuid4())
+            name = contents.get("bucketName", "")
+            _config.check_bucket(key, name)
+            current = self._pipe.last_bucket or Bucket(self.BucketKey, self.BucketName)
+            self._pipe.put_control(Bucket(key, name))
+            self._pipe.put_control(current)  # already created: no request; events stay here
+        elif resource.rstrip("/").endswith("/api/events"):
+            self.ship_messages(contents if isinstance(contents, list) else [contents])
+        else:
+            raise ValueError(
+                f"ship_to_api: unknown resource {resource!r}; use '/api/events' or '/api/buckets'"
+            )
+
+    def console_message(self, message: str, level: int = 1) -> None:
+        """The original printed when ``DebugLevel >= level``; we log at the matching level."""
+        if level <= 0:
+            log.warning("%s", message)
+        elif level == 1:
+            log.info("%s", message)
+        else:
+            log.debug("%s", message)
+
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Wait until everything logged so far is delivered; True if it all was."""
         ok = self._pipe.flush(timeout)
