@@ -20,6 +20,7 @@ from .errors import ISStreamerError
 COMMAND_MODULES: Sequence[str] = (
     "isstreamer.receiver.commands",  # serve, demo, delete-bucket
     "isstreamer.spool_commands",  # spool list|show|replay|purge, import-missed
+    "isstreamer.stream_commands",  # log, stream
 )
 
 Handler = Callable[[argparse.Namespace], int]

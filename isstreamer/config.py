@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import configparser
 import os
-from typing import Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, Mapping, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .mqtt import MqttSettings
 
 DEFAULT_API_BASE = "https://groker.init.st"
 DEFAULT_OFFLINE_FILE = "./isstreamer_out.csv"
 CLIENT_SECTION = "isstreamer.client_config"
 API_SECTION = "isstreamer.api_config"
+MQTT_SECTION = "isstreamer.mqtt"
 
 ENV_ACCESS_KEY = "ISS_ACCESS_KEY"
 ENV_BUCKET_NAME = "ISS_BUCKET_NAME"
@@ -42,6 +46,7 @@ class IniValues(NamedTuple):
     offline_mode: Optional[str] = None
     offline_file: Optional[str] = None
     stream_api_base: Optional[str] = None
+    mqtt: Optional[Dict[str, str]] = None  # the [isstreamer.mqtt] section, as written
 
 
 def find_ini_file(ini_file_location: Optional[str]) -> Optional[str]:
@@ -88,6 +93,10 @@ def read_ini(ini_file_location: Optional[str] = None) -> IniValues:
         offline_mode=get(CLIENT_SECTION, "offline_mode"),
         offline_file=get(CLIENT_SECTION, "offline_file"),
         stream_api_base=get(API_SECTION, "stream_api_base"),
+        mqtt=(
+            {name: value.strip() for name, value in parser.items(MQTT_SECTION)}
+            if parser.has_section(MQTT_SECTION) else None
+        ),
     )
 
 
@@ -194,6 +203,7 @@ class Settings(NamedTuple):
     retry_time: float
     retry_backoff: float
     ini_path: Optional[str]
+    mqtt: Optional[MqttSettings] = None
 
 
 def resolve(
@@ -216,6 +226,7 @@ def resolve(
     retry_time: float,
     retry_backoff: float,
     environ: Optional[Mapping[str, str]] = None,
+    mqtt: Optional[MqttSettings] = None,
 ) -> Settings:
     """Combine the sources; raise ``ConfigError`` naming the option and what to do."""
     env = os.environ if environ is None else environ
@@ -251,8 +262,13 @@ def resolve(
         raw_base, api_source = ini.stream_api_base, f"[{API_SECTION}] in {ini.path}"
     base = normalize_api_base(raw_base or DEFAULT_API_BASE, api_source)
 
+    if mqtt is None and ini.mqtt is not None:
+        from .mqtt import MqttSettings  # only when configured: paho itself loads even later
+
+        mqtt = MqttSettings.from_ini(ini.mqtt, ini.path)
+
     key = pick(access_key, ENV_ACCESS_KEY, ini.access_key).strip()
-    if not key and not is_offline:
+    if not key and not is_offline and mqtt is None:  # a broker needs no Initial State key
         raise ConfigError(
             "no access key: pass Streamer(access_key=...), set the "
             f"{ENV_ACCESS_KEY} environment variable, or put access_key under "
@@ -291,4 +307,5 @@ def resolve(
         retry_time=_positive_number(retry_time, "retry_time", allow_zero=True),
         retry_backoff=_positive_number(retry_backoff, "retry_backoff"),
         ini_path=ini.path,
+        mqtt=mqtt,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, Dict, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set
 
 from . import config as _config
 from ._logging import apply_debug_level, mask_secret
@@ -30,6 +30,9 @@ from .events import (
 from .sender import Pipeline, StopSignal
 from .spool import DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, Spool, default_spool_dir, key_fingerprint
 from .transport import API_VERSION, HttpTransport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .mqtt import MqttSettings
 
 log = logging.getLogger("isstreamer")
 
@@ -87,6 +90,7 @@ class Streamer:
         use_spool: bool = True,
         replay: bool = True,
         handle_sigterm: bool = True,
+        mqtt: Optional[MqttSettings] = None,
     ) -> None:
         settings = _config.resolve(
             bucket_name=bucket_name,
@@ -107,6 +111,7 @@ class Streamer:
             # A blocking (use_async=False) log() should not hang a script for long.
             retry_time=retry_time if retry_time is not None else (30.0 if use_async else 5.0),
             retry_backoff=retry_backoff,
+            mqtt=mqtt,
         )
         self._debug_level = settings.debug_level
         apply_debug_level(settings.debug_level)
@@ -132,26 +137,40 @@ class Streamer:
             if use_spool:
                 spool = Spool(
                     spool_dir or default_spool_dir(),
-                    key_fingerprint(settings.access_key),
+                    settings.mqtt.fingerprint() if settings.mqtt
+                    else key_fingerprint(settings.access_key),
                     max_bytes=_config.check_int(spool_max_bytes, "spool_max_bytes"),
                     max_age=_config.check_seconds(spool_max_age, "spool_max_age"),
                 )
             elif settings.overflow == "spool":
                 raise ConfigError("overflow='spool' needs use_spool=True; pick another policy")
-            transport = HttpTransport(
-                settings.stream_api_base, settings.access_key, settings.request_timeout
-            )
-            destination = HttpDestination(
-                transport,
-                settings.access_key,
-                settings.retry_time,
-                settings.retry_backoff,
-                stats,
-                stop.sleep,
-                spool,
-                settings.buffer_size,
-                replay=replay,
-            )
+            if settings.mqtt is not None:
+                from .mqtt import MqttDestination
+
+                destination = MqttDestination(
+                    settings.mqtt,
+                    stats,
+                    spool,
+                    connect_timeout=settings.retry_time,
+                    publish_timeout=settings.request_timeout,
+                    buffer_size=settings.buffer_size,
+                    replay=replay,
+                )
+            else:
+                transport = HttpTransport(
+                    settings.stream_api_base, settings.access_key, settings.request_timeout
+                )
+                destination = HttpDestination(
+                    transport,
+                    settings.access_key,
+                    settings.retry_time,
+                    settings.retry_backoff,
+                    stats,
+                    stop.sleep,
+                    spool,
+                    settings.buffer_size,
+                    replay=replay,
+                )
         self._stats = stats
         self._pipe = Pipeline(
             destination,
@@ -173,6 +192,11 @@ class Streamer:
     def _describe(self, settings: _config.Settings) -> None:
         if settings.offline:
             log.info("offline mode: events go to %s, nothing is sent", settings.offline_file)
+            return
+        if settings.mqtt is not None:
+            log.info("publishing to MQTT broker %s, bucket %r (key %r), topic prefix %r",
+                     settings.mqtt.url, self.BucketName, self.BucketKey,
+                     settings.mqtt.topic_prefix)
             return
         base = settings.stream_api_base
         if base.startswith("http://") and not _config.is_loopback_url(base):
@@ -287,6 +311,13 @@ class Streamer:
                 problems.append(str(exc))
         if problems:  # only at debug_level >= 2; every valid field was logged first
             raise InvalidEventError("; ".join(problems))
+
+    def log_dataframe(self, df: Any, timestamp_column: Optional[str] = None,
+                      key_prefix: str = "") -> int:
+        """Log every non-missing cell of a pandas DataFrame (see ``isstreamer.dataframe``)."""
+        from .dataframe import log_dataframe
+
+        return log_dataframe(self, df, timestamp_column, key_prefix)
 
     def set_bucket(self, bucket_name: str = "", bucket_key: str = "") -> None:
         """Switch buckets; events already logged still go to the bucket they were logged to."""
