@@ -31,7 +31,7 @@ Row = Tuple[str, str, str, str, str, str, str]
 def fmt(value: Optional[float], digits: int = 2, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    if abs(value) >= 100:
+    if abs(value) >= 100 or digits == 0:
         text = f"{value:,.0f}"
     elif abs(value) >= 10:
         text = f"{value:.1f}"
@@ -65,8 +65,8 @@ class Report:
 
     def add(self, workload: str, metric: str, original: Optional[float], ours: Optional[float],
             bar: str = "", ok: Optional[bool] = None, digits: int = 2, unit: str = "",
-            note_original: str = "") -> None:
-        rat = ratio(ours, original)
+            note_original: str = "", lower_bound: bool = False) -> None:
+        rat = None if lower_bound else ratio(ours, original)
         self.rows.append((
             workload, metric, fmt(original, digits, unit) + note_original,
             fmt(ours, digits, unit), "—" if rat is None else f"{rat:.3g}", bar or "—",
@@ -169,6 +169,14 @@ class Report:
         self.add("", "throughput, events/s delivered", rate(o), rate(u), digits=0)
         self.add("", "client CPU s", o.get("cpu_s"), u.get("cpu_s"))
         self.add("", "peak threads", o.get("peak_threads"), u.get("peak_threads"), digits=0)
+        stats = (u.get("result") or {}).get("stats") or {}
+        if stats:
+            on_disk = stats.get("spooled", 0) - stats.get("replayed", 0)
+            lost = 200_000 - (u.get("delivered") or 0) - on_disk
+            self.add("", "ours: in the spool at exit (overflow past max_buffer 100 000; "
+                     "sent at the next start)", None, on_disk, digits=0)
+            self.add("", "ours: lost (200 000 − delivered − in the spool)", None, lost, "0",
+                     lost == 0, digits=0)
         self.plot("8 threads: events/s (thousands)", "8 × 25 000",
                   (rate(o) or 0) / 1000, (rate(u) or 0) / 1000)
 
@@ -188,9 +196,11 @@ class Report:
         self.plot("slow logger latency, s", "p99", o.get("p99_s"), u.get("p99_s"))
         oi = step.get("idle/original", {}).get("result", {})
         ui = step.get("idle/ours", {}).get("result", {})
-        self.add("idle, open Streamer for 30 s, HTTPS", "CPU s used while idle",
-                 oi.get("idle_cpu_s"), ui.get("idle_cpu_s"), f"~0 (≤ {IDLE_CPU_BAR} s)",
-                 ui.get("idle_cpu_s") is not None and ui["idle_cpu_s"] <= IDLE_CPU_BAR, digits=3)
+        oc, uc = oi.get("idle_cpu_s"), ui.get("idle_cpu_s")
+        self.add("idle, open Streamer for 30 s, HTTPS", "CPU ms used while idle",
+                 None if oc is None else oc * 1000, None if uc is None else uc * 1000,
+                 f"~0 (≤ {IDLE_CPU_BAR * 1000:g} ms)", uc is not None and uc <= IDLE_CPU_BAR,
+                 digits=1)
 
     def outage(self) -> None:
         step = self.steps.get("outage")
@@ -198,17 +208,19 @@ class Report:
             return
         o, u = step.get("original", {}), step.get("ours", {})
         note = ""
-        if o.get("killed"):
+        killed = bool(o.get("killed"))
+        if killed:
             note = f" ({o['killed']}, after {o.get('logged', 0):,} events)"
         name = "outage: server refuses connections, 1 000 000 events logged"
         self.add(name, "RSS growth MB (peak − before logging)", o.get("growth_mb"),
                  u.get("growth_mb"), f"≤ {RSS_GROWTH_BAR_MB:g} MB",
                  u.get("growth_mb") is not None and u["growth_mb"] <= RSS_GROWTH_BAR_MB,
-                 digits=1, note_original=(" >" if o.get("killed") else "") + note)
-        self.add("", "events logged", o.get("logged"), u.get("logged"), digits=0)
+                 digits=1, note_original=note, lower_bound=killed)
+        self.add("", "events logged (the original: before it was stopped)", o.get("logged"),
+                 u.get("logged"), digits=0, lower_bound=killed)
         self.add("", "peak threads", o.get("peak_threads"), u.get("peak_threads"), digits=0)
-        self.add("", "spool on disk, MB", (o.get("spool_bytes") or 0) / 1e6,
-                 (u.get("spool_bytes") or 0) / 1e6, digits=1)
+        self.add("", "missed events on disk, MB (ours: spool; original: err_missed_events.txt)",
+                 (o.get("spool_bytes") or 0) / 1e6, (u.get("spool_bytes") or 0) / 1e6, digits=1)
         self.plot("outage: RSS growth, MB", "1M events", o.get("growth_mb"), u.get("growth_mb"))
 
     def startup(self) -> None:
@@ -241,8 +253,10 @@ class Report:
             "times, CPU, memory and requests; above 1 is better for throughput). Bars are from",
             "design.md, \"Performance bars\".",
             "",
-            f"- Command: `{r.get('command', 'python3 bench/run.py')}` (full run: "
-            "`python3 bench/run.py`)",
+            f"- Command: `{r.get('command', 'python3 bench/run.py')}`"
+            + ("" if r.get("command", "python3 bench/run.py") == "python3 bench/run.py" else
+               " (`--source DIR` benchmarks another tree as ours; the usual command is "
+               "`python3 bench/run.py`)"),
             f"- Date: {r.get('date', '?')}; the run took {fmt(r.get('seconds'), 0)} s",
             f"- Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
             f"{m.get('memory_gb', '?')} GB RAM, {m.get('os', '?')}, Python {m.get('python', '?')},"

@@ -63,6 +63,7 @@ OUTAGE_EVENTS = 1_000_000
 ORIGINAL_OUTAGE_CAP_S = 60.0
 ORIGINAL_OUTAGE_CAP_RSS_KB = 2_000_000
 ACCESS_KEY = "ist_bench_0000000000000000000000"
+BENCH_EXTRA = ("matplotlib>=3.5",)  # the same as the ``bench`` extra in pyproject.toml
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -87,8 +88,8 @@ def has_module(name: str, code: str) -> bool:
     return subprocess.run([str(python), "-c", code], capture_output=True, cwd="/").returncode == 0
 
 
-def ensure_venvs(reinstall_ours: bool) -> None:
-    """Create (or reuse) the three virtualenvs; always reinstall ours from the working tree."""
+def ensure_venvs(reinstall_ours: bool, source: Path = ROOT) -> None:
+    """Create (or reuse) the three virtualenvs; reinstall ours from ``source`` (the tree)."""
     for name in VENVS:
         if not venv_python(name).exists():
             say(f"creating virtualenv {VENVS[name].relative_to(ROOT)}")
@@ -98,13 +99,13 @@ def ensure_venvs(reinstall_ours: bool) -> None:
         say(f"installing {ORIGINAL_REQUIREMENT} from PyPI")
         pip("original", ORIGINAL_REQUIREMENT)
     if reinstall_ours or not has_module("ours", "import isstreamer"):
-        say("installing this repository (pip install .)")
+        say(f"installing this repository (pip install {source})")
         if not has_module("ours", "import requests"):
-            pip("ours", ".")
-        pip("ours", "--force-reinstall", "--no-deps", ".")
+            pip("ours", str(source))
+        pip("ours", "--force-reinstall", "--no-deps", str(source))
     if not has_module("report", "import matplotlib"):
         say("installing the bench-only dependencies (matplotlib)")
-        pip("report", "matplotlib>=3.5")
+        pip("report", *BENCH_EXTRA)
 
 
 def make_certificate(directory: Path) -> Tuple[Path, Path]:
@@ -153,7 +154,8 @@ class Server:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request("GET", f"/{what}?bucket={bucket}")
-            return json.loads(conn.getresponse().read())
+            answer: Dict[str, Any] = json.loads(conn.getresponse().read())
+            return answer
         finally:
             conn.close()
 
@@ -284,10 +286,11 @@ class Bench:
             proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.monotonic() - started
         result: Dict[str, Any] = {}
-        for line in out_path.read_text().splitlines():
+        # A killed process can leave half a character behind.
+        for line in out_path.read_text(errors="replace").splitlines():
             if line.startswith("RESULT "):
                 result = json.loads(line[len("RESULT "):])
-        stderr = err_path.read_text()
+        stderr = err_path.read_text(errors="replace")
         if proc.returncode != 0 and not killed:
             say(f"  {lib} {Path(argv[0]).name} exited {proc.returncode}: {stderr[-500:]}")
         return {
@@ -394,18 +397,19 @@ def run_slow_and_idle(b: Bench, duration: float = 30.0) -> Dict[str, Any]:
     does not disturb what they measure (latency of 0.5 s-spaced events, CPU while idle).
     """
     out: Dict[str, Any] = {}
-    jobs: List[Tuple[str, Callable[[], Dict[str, Any]]]] = []
+    jobs: List[Tuple[str, str, List[str]]] = []
     buckets: Dict[str, str] = {}
     for lib in LIBS:
         buckets[lib] = bucket = b.bucket("lat")
-        jobs.append((f"slow/{lib}", lambda lib=lib, bucket=bucket: b.run(
-            lib, [workload("slow"), "--ini", b.ini["https"], "--bucket", bucket,
-                  "--duration", str(duration)], timeout=duration + 60)))
-        jobs.append((f"idle/{lib}", lambda lib=lib: b.run(
-            lib, [workload("idle"), "--ini", b.ini["https"], "--bucket", b.bucket("idle"),
-                  "--seconds", str(duration)], timeout=duration + 60)))
-    threads = [threading.Thread(target=lambda n=n, f=f: out.__setitem__(n, f()))
-               for n, f in jobs]
+        jobs.append((f"slow/{lib}", lib, [workload("slow"), "--ini", b.ini["https"], "--bucket",
+                                          bucket, "--duration", str(duration)]))
+        jobs.append((f"idle/{lib}", lib, [workload("idle"), "--ini", b.ini["https"], "--bucket",
+                                          b.bucket("idle"), "--seconds", str(duration)]))
+
+    def run_job(name: str, lib: str, argv: List[str]) -> None:
+        out[name] = b.run(lib, argv, timeout=duration + 60)
+
+    threads = [threading.Thread(target=run_job, args=job) for job in jobs]
     for t in threads:
         t.start()
     for t in threads:
@@ -447,8 +451,11 @@ def run_outage(b: Bench) -> Dict[str, Any]:
         r["base_rss_kb"] = res.get("base_rss_kb", r["base_rss_kb"])
         r["peak_rss_kb"] = max(res.get("peak_rss_kb", 0), r["maxrss_kb"])
         r["growth_mb"] = (r["peak_rss_kb"] - r["base_rss_kb"]) / 1024
+        out[lib] = r
         spool = Path(r["workdir"]) / "spool"
-        r["spool_bytes"] = sum(f.stat().st_size for f in spool.rglob("*") if f.is_file())
+        missed = Path(r["workdir"]) / "err_missed_events.txt"  # where the original puts them
+        files = [f for f in spool.rglob("*") if f.is_file()] + [missed] * missed.exists()
+        r["spool_bytes"] = sum(f.stat().st_size for f in files)
         say(f"  outage {lib}: logged {r['logged']}, peak RSS {r['peak_rss_kb'] // 1024} MB "
             f"(growth {r['growth_mb']:.1f} MB), peak threads {r['peak_threads']} {r['killed']}")
     return out
@@ -516,6 +523,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--no-reinstall", action="store_true",
                         help="reuse the installed copy of this repository")
+    parser.add_argument("--source", type=Path, default=ROOT,
+                        help="the source tree to benchmark as ours (default: this checkout)")
     args = parser.parse_args(argv)
     if sys.platform != "linux":
         print("bench/run.py reads /proc and uses os.wait4: Linux only", file=sys.stderr)
@@ -530,11 +539,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown:
         parser.error(f"unknown steps: {unknown}")
     began = time.monotonic()
-    ensure_venvs(reinstall_ours=not args.no_reinstall)
+    ensure_venvs(reinstall_ours=not args.no_reinstall, source=args.source)
     results = load_latest() if args.only else {}
     results.setdefault("steps", {})
     results["machine"] = machine_facts()
     results["command"] = "python3 bench/run.py" + (f" --only {args.only}" if args.only else "")
+    if args.source != ROOT:
+        results["command"] += f" --source {args.source}"
     results["date"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     results["load_before"] = os.getloadavg()
     scratch = Path(tempfile.mkdtemp(prefix="isstreamer-bench-"))
@@ -552,6 +563,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             results["steps"][step] = STEPS[step](b)
             results["steps"][step]["_seconds"] = time.monotonic() - t
             results["steps"][step]["_date"] = results["date"]
+            # Saved after every step, so a failure later keeps what was measured.
+            (RESULTS / "partial.json").write_text(json.dumps(results, indent=1))
     finally:
         for server in servers:
             server.stop()

@@ -23,9 +23,8 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qs, urlsplit
-
 
 _REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found"}
 
@@ -56,7 +55,7 @@ class BenchServer(ThreadingHTTPServer):
         self.tls = tls
         self.lock = threading.Lock()
         self.tallies: Dict[str, Tally] = {}
-        self.known_buckets: set = set()
+        self.known_buckets: Set[str] = set()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """TLS handshakes happen here, in the connection's thread, not in the accept loop."""

@@ -128,7 +128,6 @@ class HttpDestination:
         self._probe_gap = PROBE_GAP_MIN
         self._replay = replay and spool is not None
         self._replay_checked = False  # has this process looked at the spool yet?
-        self._skip: Set[str] = set()  # spool files refused for good, left for the CLI
         self._buckets: Dict[str, Bucket] = {}  # replay targets, by key
         self._has_spooled = False
         self._last_saved: Optional[SpooledBatch] = None
@@ -319,9 +318,9 @@ class HttpDestination:
             return None
         return self._next_probe if self.in_outage else 0.0
 
-    def _pending_files(self, any_key: bool = False) -> List[str]:
+    def _pending_files(self, any_key: bool = False, include_refused: bool = False) -> List[str]:
         assert self.spool is not None
-        return [n for n in self.spool.pending(any_key) if n not in self._skip]
+        return self.spool.pending(any_key, include_refused)
 
     def replay_one(
         self,
@@ -336,16 +335,14 @@ class HttpDestination:
         saved under another key, and ``bucket`` to send them to a new bucket.
         """
         assert self.spool is not None
-        names = self._pending_files(any_key)
+        # Files the API refused for good are named so; they come back only when asked for
+        # (the CLI, usually with a new bucket), never in the automatic replay.
+        names = self._pending_files(any_key, include_refused or bucket is not None)
         if not names:
             self._has_spooled = False
             return "empty"
         batch = self.spool.claim(names[0])
         if batch is None:
-            return "done"
-        if batch.refused and not (include_refused or bucket is not None):
-            self._skip.add(batch.name)
-            self.spool.release(batch, batch.reason)
             return "done"
         target = bucket or self._buckets.get(batch.bucket_key)
         if target is None:
@@ -353,7 +350,6 @@ class HttpDestination:
         if not self.open_bucket(target):
             if target.refused:
                 batch.refused = target.refused
-                self._skip.add(batch.name)
             self.spool.release(batch, "the bucket could not be created")
             return "failed"
         while batch.events:
@@ -362,8 +358,6 @@ class HttpDestination:
             if reply is not None:
                 batch.events[: len(piece)] = undelivered
                 batch.refused = _refused_for_good(reply)
-                if batch.refused:
-                    self._skip.add(batch.name)
                 self.spool.release(batch, self._reason(reply))
                 return "failed"
             del batch.events[: len(piece)]

@@ -24,6 +24,7 @@ log = logging.getLogger("isstreamer")
 FORMAT_VERSION = 1
 SUFFIX = ".json"
 CLAIM_MARK = ".claimed-"
+REFUSED_MARK = ".refused"  # in the name of a file the API refused for good: never auto-replayed
 TMP_PREFIX = ".tmp-"
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 DEFAULT_MAX_AGE = 30 * 24 * 3600.0
@@ -169,6 +170,7 @@ class Spool:
         """Write one batch durably; raise OSError if it could not be written."""
         name = (
             f"{time.time_ns():020d}-{os.getpid()}-{next(_sequence):06d}-{self.fingerprint}"
+            + (REFUSED_MARK if refused else "")
             + SUFFIX
         )
         batch = SpooledBatch(
@@ -227,13 +229,23 @@ class Spool:
         except FileNotFoundError:
             return []
 
-    def pending(self, any_key: bool = False) -> List[str]:
-        """Unclaimed batch files, oldest first (this key's only, unless ``any_key``)."""
-        suffix = f"-{self.fingerprint}{SUFFIX}"
-        return [
-            n for n in self._names()
-            if n.endswith(SUFFIX) and not n.startswith(".") and (any_key or n.endswith(suffix))
-        ]
+    def pending(self, any_key: bool = False, include_refused: bool = False) -> List[str]:
+        """Unclaimed batch files, oldest first: this key's only unless ``any_key``, and
+        without those the API refused for good unless ``include_refused``."""
+        mine = f"-{self.fingerprint}"
+        names = []
+        for name in self._names():
+            if not name.endswith(SUFFIX) or name.startswith("."):
+                continue
+            stem = name[: -len(SUFFIX)]
+            refused = stem.endswith(REFUSED_MARK)
+            if refused:
+                if not include_refused:
+                    continue
+                stem = stem[: -len(REFUSED_MARK)]
+            if any_key or stem.endswith(mine):
+                names.append(name)
+        return names
 
     def has_pending(self) -> bool:
         return bool(self.pending())
@@ -284,6 +296,8 @@ class Spool:
         """Put a claimed batch back (with what is left of it) for a later try."""
         batch.attempts += 1
         batch.reason = reason
+        if batch.refused and not batch.name.endswith(REFUSED_MARK + SUFFIX):
+            batch.name = batch.name[: -len(SUFFIX)] + REFUSED_MARK + SUFFIX
         with self._lock:
             self._write(batch.name, batch)
         try:

@@ -108,7 +108,7 @@ def _spool(args: argparse.Namespace, key: str) -> Spool:
 
 def _read_all(spool: Spool) -> List[SpooledBatch]:
     batches = []
-    for name in spool.pending(any_key=True):
+    for name in spool.pending(any_key=True, include_refused=True):
         try:
             batches.append(spool.read(name))
         except (OSError, ValueError, KeyError) as exc:
@@ -188,9 +188,13 @@ def _replay(args: argparse.Namespace) -> int:
         destination.close()
         if progress:
             print(file=sys.stderr)
-    left = sum(len(b.events) for b in _read_all(spool)
-               if args.any_key or b.fingerprint == spool.fingerprint)
+    remaining = [b for b in _read_all(spool) if args.any_key or b.fingerprint == spool.fingerprint]
+    left = sum(len(b.events) for b in remaining)
+    refused = sum(len(b.events) for b in remaining if b.refused)
     print(f"replayed {stats.replayed} events; {left} left in {spool.directory}")
+    if refused:
+        print(f"{refused} of them were refused for good (e.g. a deleted bucket): send them with "
+              "--bucket-key NEW, or delete them with `isstreamer spool purge --refused-only`")
     return 0 if left == 0 else 1
 
 

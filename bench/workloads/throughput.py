@@ -47,9 +47,12 @@ def main() -> None:
             w.join()
         t_logged = time.time()
     peak_threads[0] = proc_status("Threads")
-    emit({"t0": t0, "t_logged": t_logged, "logged": per_thread * args.threads,
-          "threads_after_logging": peak_threads[0]})
+    s.flush()  # ours: wait until delivered; the original: ship the rest now
     s.close()
+    stats = getattr(s, "stats", None)  # ours only: the accounting identity, for the report
+    emit({"t0": t0, "t_logged": t_logged, "logged": per_thread * args.threads,
+          "threads_after_logging": peak_threads[0],
+          "stats": stats() if callable(stats) else None})
 
 
 if __name__ == "__main__":
