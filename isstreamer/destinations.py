@@ -130,7 +130,6 @@ class HttpDestination:
         self._replay_checked = False  # has this process looked at the spool yet?
         self._buckets: Dict[str, Bucket] = {}  # replay targets, by key
         self._has_spooled = False
-        self._last_saved: Optional[SpooledBatch] = None
         self._warned_spool_error = False
 
     # -- live batches ------------------------------------------------------------------------
@@ -140,12 +139,15 @@ class HttpDestination:
 
     def send(self, bucket: Bucket, events: List[Event]) -> bool:
         if self._key_refused or bucket.refused is not None:
-            return self._save(bucket, events, "refused by the API", bucket.refused)
+            self._save(bucket, events, "refused by the API", bucket.refused)
+            return False
         if self.in_outage and time.monotonic() < self._next_probe:
-            return self._save(bucket, events, "API unreachable")
+            self._save(bucket, events, "API unreachable")
+            return False
         if not self.open_bucket(bucket):
             reason = "refused by the API" if bucket.refused else "the bucket could not be created"
-            return self._save(bucket, events, reason, bucket.refused)
+            self._save(bucket, events, reason, bucket.refused)
+            return False
         for start in range(0, len(events), self._buffer_size):
             reply, undelivered = self._deliver(bucket.key, events[start:start + self._buffer_size])
             if reply is not None:
@@ -264,8 +266,7 @@ class HttpDestination:
     # -- the spool -------------------------------------------------------------------------------
     def save(self, bucket: Bucket, events: List[Event], reason: str) -> Optional[SpooledBatch]:
         """Spool events the sender could not deliver in time; the spool file, if written."""
-        self._save(bucket, events, reason, bucket.refused)
-        return self._last_saved
+        return self._save(bucket, events, reason, bucket.refused)
 
     def forget_saved(self, handle: Optional[SpooledBatch], count: int) -> None:
         """close() spooled an in-flight batch whose request then finished: undo the copy."""
@@ -275,18 +276,17 @@ class HttpDestination:
 
     def _save(
         self, bucket: Bucket, events: List[Event], reason: str, refused: Optional[str] = None
-    ) -> bool:
-        """Spool events; always False (they were not delivered), counted either way."""
-        self._last_saved = None
+    ) -> Optional[SpooledBatch]:
+        """Spool events (counted either way); the file written, or None."""
         if not events:
-            return False
+            return None
         if self.spool is None:
             self._stats.failed += len(events)
             log.error("isstreamer: %d events for bucket %r were not delivered (%s) and the "
                       "spool is off", len(events), bucket.key, reason)
-            return False
+            return None
         try:
-            self._last_saved = self.spool.save(
+            saved = self.spool.save(
                 bucket.key, bucket.name, events, reason, refused=refused
             )
         except OSError as exc:
@@ -295,7 +295,7 @@ class HttpDestination:
                 self._warned_spool_error = True
                 log.error("isstreamer: %s; %d events were lost. Fix the directory or set "
                           "spool_dir.", spool_error_message(exc, self.spool.directory), len(events))
-            return False
+            return None
         self._stats.spooled += len(events)
         self._has_spooled = self._replay
         evicted = self.spool.evicted_events - self._stats.evicted_seen
@@ -304,7 +304,7 @@ class HttpDestination:
             self._stats.spooled -= evicted
             self._stats.dropped += evicted
         log.info("spooled %d events for bucket %r (%s)", len(events), bucket.key, reason)
-        return False
+        return saved
 
     def replay_due(self) -> Optional[float]:
         """When (monotonic) a replay step may run; None when there is nothing to replay."""
@@ -318,15 +318,31 @@ class HttpDestination:
             return None
         return self._next_probe if self.in_outage else 0.0
 
-    def _pending_files(self, any_key: bool = False, include_refused: bool = False) -> List[str]:
+    def _pending_files(
+        self, any_key: bool = False, include_refused: bool = False, own_only: bool = False
+    ) -> List[str]:
         assert self.spool is not None
-        return self.spool.pending(any_key, include_refused)
+        return self.spool.pending(any_key, include_refused, own_only)
+
+    def replay_own(self) -> str:
+        """close(): send back what this process spooled (overflow, a brief outage), if the
+        API is answering; "empty" when there is nothing it can do now."""
+        if self.spool is None or self._key_refused or self.in_outage:
+            return "empty"
+        return self.replay_one(own_only=True)
+
+    def own_spooled(self) -> int:
+        """Spool files this process wrote that are still there (refused ones included)."""
+        if self.spool is None:
+            return 0
+        return len(self.spool.pending(include_refused=True, own_only=True))
 
     def replay_one(
         self,
         any_key: bool = False,
         include_refused: bool = False,
         bucket: Optional[Bucket] = None,
+        own_only: bool = False,
     ) -> str:
         """Deliver the oldest spool file of this key (paced like live batches).
 
@@ -337,7 +353,7 @@ class HttpDestination:
         assert self.spool is not None
         # Files the API refused for good are named so; they come back only when asked for
         # (the CLI, usually with a new bucket), never in the automatic replay.
-        names = self._pending_files(any_key, include_refused or bucket is not None)
+        names = self._pending_files(any_key, include_refused or bucket is not None, own_only)
         if not names:
             self._has_spooled = False
             return "empty"

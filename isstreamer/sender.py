@@ -104,8 +104,12 @@ class Pipeline:
         self._bucket = Bucket("", "")  # the bucket of the events at the head of ``items``
         self.last_bucket: Optional[Bucket] = None  # the bucket producers are logging to
         self._thread: Optional[threading.Thread] = None
+        # One user of the destination at a time: the sender thread, or a caller draining
+        # inline (use_async=False, exit, close() replaying what overflowed to the spool).
+        self._send_lock = threading.Lock()
         self.closed = False
         self._finished = False  # close() completed and nothing was logged since
+        self._losses_at_close = 0  # stats.failed + stats.dropped when close() last ran
         self._warned_reopen = False
         self._warned_overflow = False
         _all_pipelines.add(self)
@@ -158,6 +162,8 @@ class Pipeline:
             return  # never drop a control item; the buffer is over by one, briefly
         del self.items[index]
         self.stats.dropped += 1
+        if index == 0:
+            self._fail_next_marker()  # a flush waiting for the dropped event must say so
         if not self._warned_overflow:
             self._warned_overflow = True
             log.warning(
@@ -195,6 +201,10 @@ class Pipeline:
                 marker.done.set()
         if events:
             groups.append((bucket, events))
+        if groups:  # every flush waiting in the buffer now covers spooled events
+            for item in items:
+                if type(item) is FlushMarker:
+                    item.ok = False
         for group_bucket, group in groups:
             self.destination.save(group_bucket, group, "buffer full")  # counts it either way
         if not self._warned_overflow and groups:
@@ -242,14 +252,23 @@ class Pipeline:
         return self._thread is not None and self._thread.is_alive()
 
     def flush(self, timeout: Optional[float]) -> bool:
-        """Wait until everything logged before this call is delivered or given up on."""
+        """Wait until everything logged before this call is handled; True only if it was all
+        delivered (nothing of this process's is waiting in the spool either)."""
+        return self._flush(timeout) is True and self._own_spooled() == 0
+
+    def _flush(self, timeout: Optional[float]) -> Optional[bool]:
+        """None if the timeout passed first, else whether no event before it was set aside."""
         marker = FlushMarker()
         self.put_control(marker)
         if not self.use_async or not self._sender_alive():
             self._drain_inline(until_empty=True)
         if not marker.done.wait(timeout):
-            return False
+            return None
         return marker.ok
+
+    def _own_spooled(self) -> int:
+        count = getattr(self.destination, "own_spooled", None)
+        return 0 if count is None else int(count())
 
     def request_close(self) -> None:
         """Close without waiting (``__del__``): deliver in the background; exit bounds it."""
@@ -266,8 +285,8 @@ class Pipeline:
             self.closed = True
             if timeout is not None:
                 self.stop.deadline = time.monotonic() + timeout
-        ok = self.flush(timeout)
-        if not ok and self.pending_events() > 0:
+        handled = self._flush(timeout)
+        if handled is None and self.pending_events() > 0:
             self.stop.event.set()  # cut retries short; the sender spools what it holds
             with self.lock:
                 self._cond.notify()
@@ -280,6 +299,19 @@ class Pipeline:
                     "isstreamer: close() ran out of time (%.1f s); saved %d undelivered events "
                     "for the next run", timeout or 0.0, saved,
                 )
+        elif self._own_spooled():
+            # What overflowed to the spool (or waited out a short outage) goes out now, while
+            # there is time: a one-off script should not leave it on disk for a later run.
+            self._replay_own_spool()
+        # True when everything logged since the last close() was delivered: nothing pending,
+        # nothing of ours left in the spool, nothing dropped or lost on the way.
+        losses = self.stats.failed + self.stats.dropped
+        ok = (
+            self.pending_events() == 0
+            and self._own_spooled() == 0
+            and losses == self._losses_at_close
+        )
+        self._losses_at_close = losses
         with self.lock:
             if self.closed:  # nobody logged (and so reopened) meanwhile
                 self._finished = True
@@ -287,6 +319,25 @@ class Pipeline:
                 _open_pipelines.discard(self)
                 self._cond.notify()
         return ok
+
+    def _replay_own_spool(self) -> None:
+        """Within close()'s deadline, send back what this process spooled."""
+        replay_own = getattr(self.destination, "replay_own", None)
+        if replay_own is None:
+            return
+        while True:
+            deadline = self.stop.deadline
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            if not self._send_lock.acquire(timeout=-1 if remaining is None else remaining):
+                break  # the sender is stuck in a request: leave it to the next run
+            try:
+                outcome = replay_own()
+            finally:
+                self._send_lock.release()
+            if outcome != "done":
+                break
 
     def pending_events(self) -> int:
         """Events logged but not yet delivered or saved (buffered plus in flight)."""
@@ -327,7 +378,9 @@ class Pipeline:
             self._controls = 0
             self._bucket = bucket
         for group_bucket, group in groups:
-            self.destination.save(group_bucket, group, "close() ran out of time")
+            for start in range(0, len(group), OUTAGE_BATCH):  # bounded files, bounded memory
+                chunk = group[start:start + OUTAGE_BATCH]
+                self.destination.save(group_bucket, chunk, "close() ran out of time")
         return saved + sum(len(g) for _, g in groups)
 
     def after_fork_in_child(self) -> None:
@@ -420,6 +473,10 @@ class Pipeline:
         if kind == "marker":
             payload.done.set()
             return
+        with self._send_lock:
+            self._handle_locked(kind, bucket, payload)
+
+    def _handle_locked(self, kind: str, bucket: Optional[Bucket], payload: Any) -> None:
         ok = True
         try:
             if kind == "replay":

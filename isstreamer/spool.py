@@ -32,6 +32,7 @@ ENV_SPOOL_DIR = "ISS_SPOOL_DIR"
 
 Event = Tuple[str, Any, float]
 _sequence = itertools.count()
+_instances = itertools.count()
 
 
 def default_spool_dir() -> str:
@@ -144,7 +145,18 @@ class Spool:
         self.max_age = max_age
         self._lock = threading.Lock()
         self._announced = False
+        self._tag = ""
+        self._tag_pid = -1
         self.evicted_events = 0  # events this process spooled and then lost to the bounds
+
+    def _writer_tag(self) -> str:
+        """"<pid>.<n>": which process and which Spool object wrote a file, so a Streamer can
+        find (and count) its own files; renewed in a forked child."""
+        pid = os.getpid()
+        if self._tag_pid != pid:
+            self._tag_pid = pid
+            self._tag = f"{pid}.{next(_instances)}"
+        return self._tag
 
     # -- writing ----------------------------------------------------------------------------
     def _ensure_dir(self) -> None:
@@ -169,7 +181,7 @@ class Spool:
     ) -> SpooledBatch:
         """Write one batch durably; raise OSError if it could not be written."""
         name = (
-            f"{time.time_ns():020d}-{os.getpid()}-{next(_sequence):06d}-{self.fingerprint}"
+            f"{time.time_ns():020d}-{self._writer_tag()}-{next(_sequence):06d}-{self.fingerprint}"
             + (REFUSED_MARK if refused else "")
             + SUFFIX
         )
@@ -226,16 +238,22 @@ class Spool:
     def _names(self) -> List[str]:
         try:
             return sorted(os.listdir(self.directory))
-        except FileNotFoundError:
+        except OSError:  # missing or unusable: nothing to list (writes report the problem)
             return []
 
-    def pending(self, any_key: bool = False, include_refused: bool = False) -> List[str]:
-        """Unclaimed batch files, oldest first: this key's only unless ``any_key``, and
-        without those the API refused for good unless ``include_refused``."""
+    def pending(
+        self, any_key: bool = False, include_refused: bool = False, own_only: bool = False
+    ) -> List[str]:
+        """Unclaimed batch files, oldest first: this key's only unless ``any_key``, without
+        those the API refused for good unless ``include_refused``, and with ``own_only`` just
+        the ones this process wrote."""
         mine = f"-{self.fingerprint}"
+        own = f"-{self._writer_tag()}-"
         names = []
         for name in self._names():
             if not name.endswith(SUFFIX) or name.startswith("."):
+                continue
+            if own_only and own not in name:
                 continue
             stem = name[: -len(SUFFIX)]
             refused = stem.endswith(REFUSED_MARK)
@@ -365,7 +383,7 @@ class Spool:
             entries.append((name, path, stat.st_size, stat.st_mtime))
             total += stat.st_size
         evicted_files = evicted_events = freed = 0
-        own = f"-{os.getpid()}-"
+        own = f"-{self._writer_tag()}-"
         for name, path, size, mtime in entries:  # oldest first: names start with the time
             too_old = now - mtime > self.max_age
             if total <= self.max_bytes and not too_old:

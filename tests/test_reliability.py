@@ -392,3 +392,34 @@ def test_overflow_moves_the_excess_to_the_spool(api, spool_dir, report) -> None:
     outcome = check_delivery(api, 5000)
     report("buffer overflow while the API hangs (max_buffer=1000)", 5000, st["sent"],
            st["spooled"], nxt.stats()["replayed"], **outcome)
+
+
+def test_a_burst_past_max_buffer_is_delivered_before_close_returns(
+    api, spool_dir, report
+) -> None:
+    # Eight threads log far faster than the API takes them: the overflow goes to the spool,
+    # and close() sends it back in the same run (it must not wait for a later start).
+    import threading
+
+    s = make(api.base, spool_dir, max_buffer=1000)
+    barrier = threading.Barrier(8)
+
+    def produce(t: int) -> None:
+        barrier.wait()
+        for i in range(2000):
+            s.log("n", t * 2000 + i)
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert s.close(timeout=120) is True
+    st = s.stats()
+    assert st["spooled"] > 0  # the burst really overflowed
+    assert st["sent"] + st["replayed"] == 16000 and st["dropped"] == st["failed"] == 0
+    assert spool_events(spool_dir) == 0
+    outcome = check_delivery(api, 16000)
+    assert outcome["duplicates"] == 0
+    report("8 threads × 2000 events past max_buffer=1000, healthy API", 16000, st["sent"],
+           st["spooled"], st["replayed"], **outcome, note="replayed before close() returned")
