@@ -418,6 +418,8 @@ class HttpDestination:
 
     def reset_after_fork(self) -> None:
         self._transport.forget_connections()
+        if self.spool is not None:
+            self.spool.reset_after_fork()
 
 
 class CsvDestination:
@@ -456,6 +458,10 @@ class CsvDestination:
 
     def replay_one(self) -> str:  # pragma: no cover - never due
         return "empty"
+
+    def reset_after_fork(self) -> None:
+        """The child appends with a fresh lock (the parent's sender may have held this one)."""
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         with self._lock:

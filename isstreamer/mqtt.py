@@ -431,3 +431,5 @@ class MqttDestination:
         self._connected = False
         self._outage = False
         self._announced = {}
+        if self.spool is not None:
+            self.spool.reset_after_fork()

@@ -252,9 +252,17 @@ class Pipeline:
         return self._thread is not None and self._thread.is_alive()
 
     def flush(self, timeout: Optional[float]) -> bool:
-        """Wait until everything logged before this call is handled; True only if it was all
-        delivered (nothing of this process's is waiting in the spool either)."""
-        return self._flush(timeout) is True and self._own_spooled() == 0
+        """Wait until everything logged before this call is delivered or saved to the spool;
+        while the API answers, also send back what this Streamer spooled (a burst past
+        max_buffer). True only if it all went straight through and nothing of ours is left
+        in the spool."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        handled = self._flush(timeout)
+        if handled is None:
+            return False
+        if self._own_spooled():
+            self._replay_own_spool(deadline)
+        return handled and self._own_spooled() == 0
 
     def _flush(self, timeout: Optional[float]) -> Optional[bool]:
         """None if the timeout passed first, else whether no event before it was set aside."""
@@ -302,7 +310,7 @@ class Pipeline:
         elif self._own_spooled():
             # What overflowed to the spool (or waited out a short outage) goes out now, while
             # there is time: a one-off script should not leave it on disk for a later run.
-            self._replay_own_spool()
+            self._replay_own_spool(self.stop.deadline)
         # True when everything logged since the last close() was delivered: nothing pending,
         # nothing of ours left in the spool, nothing dropped or lost on the way.
         losses = self.stats.failed + self.stats.dropped
@@ -320,13 +328,12 @@ class Pipeline:
                 self._cond.notify()
         return ok
 
-    def _replay_own_spool(self) -> None:
-        """Within close()'s deadline, send back what this process spooled."""
+    def _replay_own_spool(self, deadline: Optional[float]) -> None:
+        """Before ``deadline``, send back what this Streamer spooled, in the calling thread."""
         replay_own = getattr(self.destination, "replay_own", None)
         if replay_own is None:
             return
         while True:
-            deadline = self.stop.deadline
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 break
@@ -389,6 +396,7 @@ class Pipeline:
         self.lock = threading.Lock() if self.use_async else threading.RLock()
         self._cond = threading.Condition(self.lock)
         self._space = threading.Condition(self.lock)
+        self._send_lock = threading.Lock()  # the parent's sender may have held it mid-request
         self.stop.reset_after_fork()
         self._controls = 0
         self._in_flight = None

@@ -149,6 +149,10 @@ class Spool:
         self._tag_pid = -1
         self.evicted_events = 0  # events this process spooled and then lost to the bounds
 
+    def reset_after_fork(self) -> None:
+        """A forked child must not wait on a lock a parent thread held at the fork."""
+        self._lock = threading.Lock()
+
     def _writer_tag(self) -> str:
         """"<pid>.<n>": which process and which Spool object wrote a file, so a Streamer can
         find (and count) its own files; renewed in a forked child."""

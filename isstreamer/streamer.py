@@ -362,11 +362,12 @@ class Streamer:
         """Wait until everything logged so far is delivered; True if it all was."""
         ok = self._pipe.flush(timeout)
         if not ok:
-            log.warning(
-                "isstreamer: flush() %s; %d events are still pending",
-                "timed out" if self._pipe.pending_events() else "found undelivered events",
-                self._pipe.pending_events(),
-            )
+            pending = self._pipe.pending_events()
+            if pending:
+                log.warning("isstreamer: flush() timed out; %d events are still pending", pending)
+            else:
+                log.info("flush(): not everything was delivered; see stats() (spooled, failed, "
+                         "dropped)")
         return ok
 
     def close(self, timeout: Optional[float] = None) -> bool:

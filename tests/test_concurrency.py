@@ -84,3 +84,28 @@ def test_multiprocessing_child_without_close_still_delivers(api: FakeAPI, make_s
     proc.join(30)
     assert proc.exitcode == 0
     assert [e["value"] for e in api.events("test_bucket") if e["key"] == "mp"] == [0, 1, 2]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_while_the_parents_sender_is_mid_request(api: FakeAPI, make_streamer) -> None:
+    # The parent's sender holds its locks inside a request that hangs; a child forked then
+    # must not inherit them held.
+    s = make_streamer(flush_interval=60, request_timeout=30)
+    assert s.flush(timeout=10)
+    api.script_events("hang")
+    s.log("who", "parent")
+    assert not s.flush(timeout=0.01)  # the request is on its way
+    assert api.wait_for(lambda a: len(a.posts("/api/events")) == 1, timeout=10)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            s.log("who", "child")
+            code = 0 if s.close(timeout=10) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert "child" in [e["value"] for e in api.events("test_bucket")]
+    api.release_hangs.set()
