@@ -124,7 +124,11 @@ def normalize_api_base(base: str, source: str) -> str:
 
 def is_loopback_url(base: str) -> bool:
     """Whether plain HTTP to this base stays on this machine (and so needs no warning)."""
-    host = urlsplit(base).hostname or ""
+    return is_loopback_host(urlsplit(base).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     import ipaddress  # only needed for plain-http bases: keep it off the import path

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 import json
 import logging
 import re
@@ -26,6 +25,7 @@ from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set
 from urllib.parse import parse_qsl, urlsplit
 
 from .._version import __version__
+from ..config import is_loopback_host
 from . import ingest, page
 from .assets import static_file
 from .ingest import BadRequest
@@ -79,7 +79,7 @@ class _Server(ThreadingHTTPServer):
         self.connections: Set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         host = address[0]
-        self.loopback_only = _is_loopback(host)
+        self.loopback_only = is_loopback_host(host)
         shown = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
         if ":" in shown:
             shown = f"[{shown}]"
@@ -95,22 +95,13 @@ class _Server(ThreadingHTTPServer):
                     pass
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _host_is_local(host_header: str) -> bool:
     host = host_header.strip()
     if host.startswith("["):
         host = host[1:].split("]", 1)[0]
     else:
         host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return _is_loopback(host.lower())
+    return is_loopback_host(host.lower())
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,7 +9,8 @@ import sys
 from typing import Any
 
 from .._version import __version__
-from .app import Options, Receiver, _is_loopback
+from ..config import is_loopback_host
+from .app import Options, Receiver
 
 log = logging.getLogger("isstreamer.receiver")
 
@@ -120,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
           f"  access keys      {keys}\n"
           f"  limits           {', '.join(limits) or 'none'}\n"
           "Ctrl-C stops it.", flush=True)
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         log.warning("listening on %s: anyone who can reach this address can send data, read it "
                     "and delete buckets, over plain HTTP", args.host)
     try:
