@@ -146,3 +146,24 @@ def test_options_choose_the_environment_variable_and_skip_steps(tmp_path) -> Non
         assert "ist_from_my_variable_4321" in handle.read()
     assert os.readlink(str(tmp_path / "bin" / "isstreamer")) == os.path.join(
         venv, "bin", "isstreamer")
+
+
+def test_install_with_pipx(tmp_path) -> None:
+    system_python_or_skip()
+    if not os.access("/usr/bin/pipx", os.X_OK):
+        if os.environ.get("CI") == "true":
+            pytest.fail("/usr/bin/pipx is missing; .ci/run installs Debian's pipx")
+        pytest.skip("Debian's pipx is not installed")
+    home = str(tmp_path / "pipx-home")
+    os.mkdir(home)
+    result = run_installer(home, "--yes", "--pipx", "--no-example", "--from", ROOT,
+                           "--python", SYSTEM_PYTHON)
+    assert result.returncode == 0, result.stderr
+    assert "installing" in result.stderr and "with pipx" in result.stderr
+    command = os.path.join(home, ".local", "bin", "isstreamer")
+    version = subprocess.run([command, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("isstreamer ")
+    python = os.path.join(home, ".local", "pipx", "venvs", "isstreamer", "bin", "python")
+    imported = subprocess.run([python, "-c", "from ISStreamer.Streamer import Streamer"],
+                              capture_output=True, text=True)
+    assert imported.returncode == 0, imported.stderr
