@@ -377,6 +377,11 @@ class HttpDestination:
                 self.spool.release(batch, self._reason(reply))
                 return "failed"
             del batch.events[: len(piece)]
+            if batch.events and not self._sleep(0):
+                # close() is out of time: keep the rest (and the progress) for later. A big
+                # file at the API's 3 requests/s takes minutes; close() must stay bounded.
+                self.spool.release(batch, "replay paused by close()")
+                return "failed"
         self.spool.delete(batch)
         log.info("replayed spool file %s to bucket %r", batch.name, target.key)
         return "done"

@@ -352,7 +352,9 @@ class Pipeline:
             return self._pending_locked()
 
     def _pending_locked(self) -> int:
-        in_flight = len(self._in_flight[1]) if self._in_flight is not None else 0
+        in_flight = 0
+        if self._in_flight is not None and self._taken_over is None:
+            in_flight = len(self._in_flight[1])  # (a batch close() saved counts as spooled)
         return len(self.items) - self._controls + in_flight
 
     def _save_pending(self) -> int:

@@ -424,3 +424,27 @@ def test_a_burst_past_max_buffer_is_delivered_before_close_returns(
     assert outcome["duplicates"] == 0
     report("8 threads × 2000 events past max_buffer=1000, healthy API", 16000, st["sent"],
            st["spooled"], st["replayed"], **outcome, note="replayed before close() returned")
+
+
+def test_close_stays_bounded_while_replaying_a_big_spool_file(api, spool_dir) -> None:
+    # A burst past max_buffer=10 000 spools 1 000-event files; against an API paced at 3
+    # requests/s one such file takes over 30 s to send back. close() must stop at its
+    # deadline and keep the rest, with the progress made, for later.
+    api.limit_rate(3, 1.0)
+    s = make(api.base, spool_dir, max_buffer=10_000)
+    for i in range(20_000):
+        s.log("n", i)
+    assert s.stats()["spooled"] >= 1000  # the burst overflowed into the spool
+    started = time.monotonic()
+    assert s.close(timeout=2) is False
+    assert time.monotonic() - started < 6
+    # The sender may still be finishing the request it was in; let it end before counting.
+    import threading
+
+    for thread in [t for t in threading.enumerate() if t.name == "isstreamer-sender"]:
+        thread.join(10)
+    st = s.stats()
+    assert_identity(st, 20_000)
+    values = received(api)
+    assert len(values) == len(set(values))  # nothing sent twice
+    assert len(values) + spool_events(spool_dir) == 20_000  # nothing lost
