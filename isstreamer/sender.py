@@ -59,7 +59,6 @@ class FlushMarker:
         self.ok = True
 
 
-Item = Union[Event, Bucket, FlushMarker]
 OUTAGE_BATCH = 10_000  # events per spool file while the API is down
 OVERFLOW_SPOOL_CHUNK = 0.1  # share of max_buffer moved to the spool at once on overflow
 

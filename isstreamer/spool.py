@@ -269,9 +269,6 @@ class Spool:
                 names.append(name)
         return names
 
-    def has_pending(self) -> bool:
-        return bool(self.pending())
-
     def read(self, name: str) -> SpooledBatch:
         path = os.path.join(self.directory, name)
         with open(path, encoding="ascii") as handle:
