@@ -85,6 +85,70 @@ def encode_events(events: List[Event]) -> bytes:
     ).encode("ascii")
 
 
+class SpoolKeeper:
+    """What every destination does with the spool: save what could not go (keeping the
+    ``stats()`` identity, evictions included), take back a copy close() made of a batch that
+    then arrived, and notice whether there is anything to replay."""
+
+    def __init__(self, spool: Optional[Spool], stats: Stats, replay: bool, verb: str) -> None:
+        self.spool = spool
+        self._stats = stats
+        self.replay = replay and spool is not None
+        self._verb = verb  # "delivered" / "published", for the messages
+        self.has_spooled = False
+        self._looked = False  # at the spool, since start or since the destination came back
+        self._warned = False
+
+    def save(
+        self, bucket: Bucket, events: List[Event], reason: str, refused: Optional[str] = None
+    ) -> Optional[SpooledBatch]:
+        """Spool events (counted either way); the file written, or None. The file is
+        returned, not kept on ``self``: close() and the sender may save at the same time."""
+        if not events:
+            return None
+        if self.spool is None:
+            self._stats.failed += len(events)
+            log.error("isstreamer: %d events for bucket %r were not %s (%s) and the spool is "
+                      "off", len(events), bucket.key, self._verb, reason)
+            return None
+        try:
+            saved = self.spool.save(bucket.key, bucket.name, events, reason, refused=refused)
+        except OSError as exc:
+            self._stats.failed += len(events)
+            if not self._warned:
+                self._warned = True
+                log.error("isstreamer: %s; %d events were lost. Fix the directory or set "
+                          "spool_dir.", spool_error_message(exc, self.spool.directory), len(events))
+            return None
+        self._stats.spooled += len(events)
+        self.has_spooled = self.replay
+        evicted = self.spool.evicted_events - self._stats.evicted_seen
+        if evicted:  # our own spooled events deleted by the size/age bounds: now dropped
+            self._stats.evicted_seen = self.spool.evicted_events
+            self._stats.spooled -= evicted
+            self._stats.dropped += evicted
+        log.info("spooled %d events for bucket %r (%s)", len(events), bucket.key, reason)
+        return saved
+
+    def forget(self, handle: Optional[SpooledBatch], count: int) -> None:
+        """close() spooled an in-flight batch whose request then finished: undo the copy."""
+        if handle is not None and self.spool is not None:
+            self.spool.delete_unclaimed(handle)
+            self._stats.spooled -= count
+
+    def look_again(self) -> None:
+        """The destination is back: check the spool afresh (other processes may have added)."""
+        self._looked = False
+
+    def anything_to_replay(self, pending: Callable[[], List[str]]) -> bool:
+        if not self._looked:
+            self._looked = True
+            assert self.spool is not None
+            self.spool.recover_stale_claims()
+            self.has_spooled = bool(pending())
+        return self.has_spooled
+
+
 def _refused_for_good(reply: Reply) -> Optional[str]:
     """Spool files the API can never accept as they are: kept for the CLI, not auto-replayed."""
     if reply.outcome in (Outcome.BUCKET_REMOVED, Outcome.REJECTED):
@@ -126,11 +190,8 @@ class HttpDestination:
         self._outage_since: Optional[float] = None
         self._next_probe = 0.0
         self._probe_gap = PROBE_GAP_MIN
-        self._replay = replay and spool is not None
-        self._replay_checked = False  # has this process looked at the spool yet?
+        self._keeper = SpoolKeeper(spool, stats, replay, "delivered")
         self._buckets: Dict[str, Bucket] = {}  # replay targets, by key
-        self._has_spooled = False
-        self._warned_spool_error = False
 
     # -- live batches ------------------------------------------------------------------------
     @property
@@ -139,20 +200,20 @@ class HttpDestination:
 
     def send(self, bucket: Bucket, events: List[Event]) -> bool:
         if self._key_refused or bucket.refused is not None:
-            self._save(bucket, events, "refused by the API", bucket.refused)
+            self._keeper.save(bucket, events, "refused by the API", bucket.refused)
             return False
         if self.in_outage and time.monotonic() < self._next_probe:
-            self._save(bucket, events, "API unreachable")
+            self._keeper.save(bucket, events, "API unreachable")
             return False
         if not self.open_bucket(bucket):
             reason = "refused by the API" if bucket.refused else "the bucket could not be created"
-            self._save(bucket, events, reason, bucket.refused)
+            self._keeper.save(bucket, events, reason, bucket.refused)
             return False
         for start in range(0, len(events), self._buffer_size):
             reply, undelivered = self._deliver(bucket.key, events[start:start + self._buffer_size])
             if reply is not None:
                 rest = undelivered + events[start + self._buffer_size:]
-                self._save(bucket, rest, self._reason(reply), _refused_for_good(reply))
+                self._keeper.save(bucket, rest, self._reason(reply), _refused_for_good(reply))
                 return False
         return True
 
@@ -249,7 +310,7 @@ class HttpDestination:
                 time.monotonic() - self._outage_since,
             )
             self._outage_since = None
-            self._replay_checked = False
+            self._keeper.look_again()
 
     def _pace(self, reply: Reply) -> None:
         """Stay under the plan's rate limit instead of waiting to be told with a 429."""
@@ -266,55 +327,16 @@ class HttpDestination:
     # -- the spool -------------------------------------------------------------------------------
     def save(self, bucket: Bucket, events: List[Event], reason: str) -> Optional[SpooledBatch]:
         """Spool events the sender could not deliver in time; the spool file, if written."""
-        return self._save(bucket, events, reason, bucket.refused)
+        return self._keeper.save(bucket, events, reason, bucket.refused)
 
     def forget_saved(self, handle: Optional[SpooledBatch], count: int) -> None:
-        """close() spooled an in-flight batch whose request then finished: undo the copy."""
-        if handle is not None and self.spool is not None:
-            self.spool.delete_unclaimed(handle)
-            self._stats.spooled -= count
-
-    def _save(
-        self, bucket: Bucket, events: List[Event], reason: str, refused: Optional[str] = None
-    ) -> Optional[SpooledBatch]:
-        """Spool events (counted either way); the file written, or None."""
-        if not events:
-            return None
-        if self.spool is None:
-            self._stats.failed += len(events)
-            log.error("isstreamer: %d events for bucket %r were not delivered (%s) and the "
-                      "spool is off", len(events), bucket.key, reason)
-            return None
-        try:
-            saved = self.spool.save(
-                bucket.key, bucket.name, events, reason, refused=refused
-            )
-        except OSError as exc:
-            self._stats.failed += len(events)
-            if not self._warned_spool_error:
-                self._warned_spool_error = True
-                log.error("isstreamer: %s; %d events were lost. Fix the directory or set "
-                          "spool_dir.", spool_error_message(exc, self.spool.directory), len(events))
-            return None
-        self._stats.spooled += len(events)
-        self._has_spooled = self._replay
-        evicted = self.spool.evicted_events - self._stats.evicted_seen
-        if evicted:  # our own spooled events deleted by the size/age bounds: now dropped
-            self._stats.evicted_seen = self.spool.evicted_events
-            self._stats.spooled -= evicted
-            self._stats.dropped += evicted
-        log.info("spooled %d events for bucket %r (%s)", len(events), bucket.key, reason)
-        return saved
+        self._keeper.forget(handle, count)
 
     def replay_due(self) -> Optional[float]:
         """When (monotonic) a replay step may run; None when there is nothing to replay."""
-        if not self._replay or self._key_refused or self.spool is None:
+        if not self._keeper.replay or self._key_refused:
             return None
-        if not self._replay_checked:
-            self._replay_checked = True
-            self.spool.recover_stale_claims()
-            self._has_spooled = bool(self._pending_files())
-        if not self._has_spooled:
+        if not self._keeper.anything_to_replay(self._pending_files):
             return None
         return self._next_probe if self.in_outage else 0.0
 
@@ -355,7 +377,7 @@ class HttpDestination:
         # (the CLI, usually with a new bucket), never in the automatic replay.
         names = self._pending_files(any_key, include_refused or bucket is not None, own_only)
         if not names:
-            self._has_spooled = False
+            self._keeper.has_spooled = False
             return "empty"
         batch = self.spool.claim(names[0])
         if batch is None:

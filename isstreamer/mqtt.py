@@ -37,9 +37,9 @@ from types import ModuleType
 from typing import Any, Dict, List, Mapping, Optional
 
 from ._logging import mask_secret
-from .destinations import Bucket, Event, Stats, encode_events
+from .destinations import Bucket, Event, SpoolKeeper, Stats, encode_events
 from .errors import ConfigError
-from .spool import Spool, SpooledBatch, key_fingerprint, spool_error_message
+from .spool import Spool, SpooledBatch, key_fingerprint
 
 log = logging.getLogger("isstreamer")
 
@@ -182,7 +182,7 @@ class MqttDestination:
         self._connect_timeout = connect_timeout
         self._publish_timeout = publish_timeout
         self._buffer_size = buffer_size
-        self._replay = replay and spool is not None
+        self._keeper = SpoolKeeper(spool, stats, replay, "published")
         self._state = threading.Condition()
         self._connected = False
         self._closed = False
@@ -190,12 +190,8 @@ class MqttDestination:
         self._client: Any = None
         self._announced: Dict[str, str] = {}  # bucket key -> name announced to the broker
         self._explained = False
-        self._replay_checked = False
-        self._has_spooled = False
         self._next_check = 0.0
         self._check_gap = 1.0
-        self._last_saved: Optional[SpooledBatch] = None
-        self._warned_spool_error = False
         if settings.password and not settings.uses_tls:
             log.warning("isstreamer: MQTT to %s without TLS: the password travels "
                         "unencrypted; set tls=True", settings.url)
@@ -241,7 +237,7 @@ class MqttDestination:
             self._announced.clear()  # a broker restarted without persistence forgot them
             self._next_check = 0.0
             self._check_gap = 1.0
-            self._replay_checked = False
+            self._keeper.look_again()
             self._state.notify_all()
         if was_out:
             log.warning("isstreamer: the MQTT broker %s answers again; replaying the spool",
@@ -330,61 +326,29 @@ class MqttDestination:
 
     def send(self, bucket: Bucket, events: List[Event]) -> bool:
         if not self._ready():
-            self._save(bucket, events, "MQTT broker unreachable")
+            self._keeper.save(bucket, events, "MQTT broker unreachable")
             return False
         done = self._deliver(bucket, events)
         self._stats.sent += done
         if done == len(events):
             log.debug("published %d events for bucket %r", done, bucket.key)
             return True
-        self._save(bucket, events[done:], "no acknowledgement from the MQTT broker in time")
+        self._keeper.save(bucket, events[done:], "no acknowledgement from the MQTT broker in time")
         return False
 
     # -- the spool -------------------------------------------------------------------------------
     def save(self, bucket: Bucket, events: List[Event], reason: str) -> Optional[SpooledBatch]:
-        self._save(bucket, events, reason)
-        return self._last_saved
+        return self._keeper.save(bucket, events, reason)
 
     def forget_saved(self, handle: Optional[SpooledBatch], count: int) -> None:
-        if handle is not None and self.spool is not None:
-            self.spool.delete_unclaimed(handle)
-            self._stats.spooled -= count
-
-    def _save(self, bucket: Bucket, events: List[Event], reason: str) -> None:
-        self._last_saved = None
-        if not events:
-            return
-        if self.spool is None:
-            self._stats.failed += len(events)
-            log.error("isstreamer: %d events for bucket %r were not published (%s) and the "
-                      "spool is off", len(events), bucket.key, reason)
-            return
-        try:
-            self._last_saved = self.spool.save(bucket.key, bucket.name, events, reason)
-        except OSError as exc:
-            self._stats.failed += len(events)
-            if not self._warned_spool_error:
-                self._warned_spool_error = True
-                log.error("isstreamer: %s; %d events were lost", spool_error_message(
-                    exc, self.spool.directory), len(events))
-            return
-        self._stats.spooled += len(events)
-        self._has_spooled = self._replay
-        evicted = self.spool.evicted_events - self._stats.evicted_seen
-        if evicted:
-            self._stats.evicted_seen = self.spool.evicted_events
-            self._stats.spooled -= evicted
-            self._stats.dropped += evicted
+        self._keeper.forget(handle, count)
 
     def replay_due(self) -> Optional[float]:
         """0 (now) while connected and something is spooled; a later check while not."""
-        if not self._replay or self.spool is None or self._closed:
+        if not self._keeper.replay or self._closed:
             return None
-        if not self._replay_checked:
-            self._replay_checked = True
-            self.spool.recover_stale_claims()
-            self._has_spooled = bool(self.spool.pending())
-        if not self._has_spooled:
+        assert self.spool is not None
+        if not self._keeper.anything_to_replay(self.spool.pending):
             return None
         return self._next_check
 
@@ -398,7 +362,7 @@ class MqttDestination:
             return "failed"
         names = self.spool.pending()
         if not names:
-            self._has_spooled = False
+            self._keeper.has_spooled = False
             return "empty"
         batch = self.spool.claim(names[0])
         if batch is None:
